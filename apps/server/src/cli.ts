@@ -1,0 +1,94 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { generateKeyringFile, KeyringError } from '@signet/server';
+import pino from 'pino';
+import { startApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+
+const USAGE = `usage: signet <command>
+  serve    run the server (configured by SIGNET_* variables; see README)
+  worker   run job handlers only, for a Redis store
+  keygen   write a keyring with fresh random secrets: keygen [--out PATH] [--server-id ID]
+           [--client ID ...] [--force]`;
+
+function fail(message: string): never {
+  console.error(`signet: ${message}`);
+  process.exit(1);
+}
+
+function keygen(args: string[]): void {
+  let out = process.env.SIGNET_KEYRING || '.signet/keyring.json';
+  let serverId = 'mcp-server-001';
+  const clients: string[] = [];
+  let force = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = () => args[++i] ?? fail(`${arg} needs a value`);
+    if (arg === '--out') out = value();
+    else if (arg === '--server-id') serverId = value();
+    else if (arg === '--client') clients.push(value());
+    else if (arg === '--force') force = true;
+    else fail(`unknown keygen option ${arg}\n${USAGE}`);
+  }
+  if (existsSync(out) && !force) fail(`${out} exists; pass --force to replace it`);
+  const file = generateKeyringFile({
+    serverId,
+    clientIds: clients.length > 0 ? clients : ['client-001'],
+  });
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  console.log(
+    `wrote ${out} for server ${serverId}: clients ${file.clients.map((c) => c.client_id).join(', ')}`,
+  );
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel }, pino.destination(2));
+  const server = await startApp(config, logger);
+  console.log(
+    `signet: listening on ${server.url} (store ${config.store.kind}, role ${config.role})`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`signet: ${signal}, shutting down (grace ${config.graceMs} ms)`);
+    server.close({ graceMs: config.graceMs }).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const [command, ...args] = process.argv.slice(2);
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'keygen':
+      return keygen(args);
+    case 'worker':
+      return fail(
+        '`worker` runs job handlers for a Redis store, which this build does not have yet',
+      );
+    default:
+      fail(USAGE);
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof KeyringError) fail(error.message);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    fail(`cannot listen: ${code} (${(error as Error).message})`);
+  }
+  console.error(error);
+  process.exit(1);
+});

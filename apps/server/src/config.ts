@@ -1,0 +1,84 @@
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS } from '@signet/server';
+
+/** A configuration problem: the process stops with this one-line message. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type StoreConfig =
+  | { kind: 'memory' }
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'redis'; url: string };
+
+export interface Config {
+  host: string;
+  port: number;
+  keyringPath: string;
+  store: StoreConfig;
+  role: 'all' | 'api';
+  windowMs: number;
+  maxBodyBytes: number;
+  concurrency: number;
+  retentionMs: number;
+  graceMs: number;
+  logLevel: string;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
+export function parseStore(raw: string): StoreConfig {
+  if (raw === 'memory:') return { kind: 'memory' };
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length);
+    if (!path)
+      throw new ConfigError('SIGNET_STORE=sqlite: needs a path, e.g. sqlite:.signet/signet.db');
+    return { kind: 'sqlite', path };
+  }
+  if (raw.startsWith('redis://') || raw.startsWith('rediss://')) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`SIGNET_STORE is not a valid Redis URL: "${raw}"`);
+    }
+    return { kind: 'redis', url: raw };
+  }
+  throw new ConfigError(
+    `SIGNET_STORE must be sqlite:<path>, memory: or redis://host:port[/db], not "${raw}"`,
+  );
+}
+
+export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const role = env.SIGNET_ROLE || 'all';
+  if (role !== 'all' && role !== 'api') {
+    throw new ConfigError(`SIGNET_ROLE must be "all" or "api", not "${role}"`);
+  }
+  return {
+    host: env.SIGNET_HOST || '127.0.0.1',
+    port: integer(env, 'SIGNET_PORT', 8787, 0, 65535),
+    keyringPath: env.SIGNET_KEYRING || '.signet/keyring.json',
+    store: parseStore(env.SIGNET_STORE || DEFAULT_STORE),
+    role,
+    windowMs: integer(env, 'SIGNET_WINDOW_MS', DEFAULT_WINDOW_MS, 1_000, 86_400_000),
+    maxBodyBytes: integer(
+      env,
+      'SIGNET_MAX_BODY_BYTES',
+      DEFAULT_MAX_BODY_BYTES,
+      1_024,
+      64 * 1024 * 1024,
+    ),
+    concurrency: integer(env, 'SIGNET_CONCURRENCY', 4, 1, 1_000),
+    retentionMs: integer(env, 'SIGNET_RETENTION_MS', 3_600_000, 1_000, 30 * 86_400_000),
+    graceMs: integer(env, 'SIGNET_GRACE_MS', 10_000, 0, 600_000),
+    logLevel: env.SIGNET_LOG_LEVEL || 'info',
+  };
+}

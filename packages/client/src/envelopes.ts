@@ -1,0 +1,84 @@
+import {
+  jsonObject,
+  newNonce,
+  newRequestId,
+  PROTOCOL_VERSION,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  responseEnvelopeSchema,
+  sign,
+  verify,
+} from '@signet/protocol';
+import { SignetResponseError } from './errors.ts';
+
+export interface SignetCredentials {
+  /** The server this client talks to: requests name it, responses must come from it. */
+  serverId: string;
+  clientId: string;
+  /** The client's key; `kid` is sent so the server need not try each of the client's keys. */
+  key: { kid?: string; secret: string };
+}
+
+/** Wraps a tool's args into a freshly signed envelope (new nonce, current time). */
+export function signRequest(
+  credentials: SignetCredentials,
+  tool: string,
+  args: unknown,
+  opts: { requestId?: string; now: number },
+): RequestEnvelope {
+  const parsedArgs = jsonObject.safeParse(args ?? {});
+  if (!parsedArgs.success) throw new TypeError(`${tool}: arguments must be a JSON object`);
+  return sign(
+    {
+      v: PROTOCOL_VERSION,
+      request_id: opts.requestId ?? newRequestId(),
+      ts_ms: Math.round(opts.now),
+      client_id: credentials.clientId,
+      server_id: credentials.serverId,
+      tool,
+      args: parsedArgs.data,
+      nonce: newNonce(),
+      ...(credentials.key.kid !== undefined ? { kid: credentials.key.kid } : {}),
+    },
+    credentials.key.secret,
+  );
+}
+
+/**
+ * Accepts a response envelope only if it is well-formed, signed with our key, and answers this
+ * very request (request_id and nonce echoed) from the expected server.
+ */
+export function verifyResponse(
+  credentials: SignetCredentials,
+  request: RequestEnvelope,
+  data: unknown,
+): ResponseEnvelope {
+  const parsed = responseEnvelopeSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new SignetResponseError('BAD_RESPONSE_ENVELOPE', 'the response is not a Signet envelope');
+  }
+  const envelope = parsed.data as ResponseEnvelope;
+  let valid = false;
+  try {
+    valid = verify(envelope, credentials.key.secret);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new SignetResponseError(
+      'BAD_RESPONSE_SIGNATURE',
+      'the response signature does not verify: it may have been tampered with',
+    );
+  }
+  if (
+    envelope.request_id !== request.request_id ||
+    envelope.nonce !== request.nonce ||
+    envelope.server_id !== credentials.serverId
+  ) {
+    throw new SignetResponseError(
+      'RESPONSE_MISMATCH',
+      'the response does not answer this request from this server',
+    );
+  }
+  return envelope;
+}

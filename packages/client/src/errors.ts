@@ -1,0 +1,45 @@
+import type { JobErrorCode, ReasonCode } from '@signet/protocol';
+import { TRPCClientError } from '@trpc/client';
+
+/** Why the client refused a response: it is never returned as data. */
+export type ResponseProblem =
+  | 'BAD_RESPONSE_SIGNATURE'
+  | 'BAD_RESPONSE_ENVELOPE'
+  | 'RESPONSE_MISMATCH';
+
+/** A response that did not prove it came from the server for this very request. */
+export class SignetResponseError extends Error {
+  override name = 'SignetResponseError';
+  constructor(
+    readonly problem: ResponseProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A job that ended without output. */
+export class JobFailedError extends Error {
+  override name = 'JobFailedError';
+  constructor(
+    readonly jobId: string,
+    readonly code: JobErrorCode | 'CANCELLED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The reason code of a failed call: the server's (DESIGN 1.5) or the client's own refusal of a
+ * response. `undefined` for a transport failure.
+ */
+export function signetReason(error: unknown): ReasonCode | ResponseProblem | undefined {
+  if (error instanceof SignetResponseError) return error.problem;
+  if (error instanceof TRPCClientError) {
+    if (error.cause instanceof SignetResponseError) return error.cause.problem;
+    const reason = (error.data as { reason?: unknown } | undefined)?.reason;
+    return typeof reason === 'string' ? (reason as ReasonCode) : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,179 @@
+import type { JobProgress, JobState } from '@signet/protocol';
+import { TRPCClientError } from '@trpc/client';
+import { JobFailedError, signetReason } from './errors.ts';
+
+/** The job-control part of a Signet client, which every Signet router has. */
+export interface JobControlClient {
+  poll_job: { mutate(input: { job_id: string }): Promise<JobState> };
+  cancel_job: { mutate(input: { job_id: string }): Promise<JobState> };
+  watch_job: {
+    subscribe(
+      input: { job_id: string; after?: string },
+      handlers: {
+        onData(state: JobState): void;
+        onError(error: unknown): void;
+        onComplete(): void;
+      },
+    ): { unsubscribe(): void };
+  };
+}
+
+export interface WaitOptions {
+  /** Called with every progress report the server sends while the job runs. */
+  onProgress?: (progress: JobProgress, state: JobState<unknown>) => void;
+  /** Called on every state the handle learns of. */
+  onState?: (state: JobState<unknown>) => void;
+  /** Stops waiting (the job goes on; call `cancel()` to stop it). */
+  signal?: AbortSignal;
+  /** Watch over SSE (default) or only poll. */
+  watch?: boolean;
+  /** First poll interval in ms (default 100); it grows by half each time, up to `maxPollMs`. */
+  pollMs?: number;
+  maxPollMs?: number;
+}
+
+type Typed<O> = JobState<O>;
+
+/** A started job, typed with its output. */
+export class JobHandle<O> {
+  constructor(
+    private readonly client: JobControlClient,
+    readonly id: string,
+  ) {}
+
+  async poll(): Promise<Typed<O>> {
+    return (await this.client.poll_job.mutate({ job_id: this.id })) as Typed<O>;
+  }
+
+  async cancel(): Promise<Typed<O>> {
+    return (await this.client.cancel_job.mutate({ job_id: this.id })) as Typed<O>;
+  }
+
+  /** Every change of the job, as the server pushes it, until it finishes. */
+  watch(opts: { signal?: AbortSignal } = {}): AsyncIterable<Typed<O>> {
+    const client = this.client;
+    const id = this.id;
+    return {
+      [Symbol.asyncIterator]() {
+        const queue: Array<IteratorResult<Typed<O>>> = [];
+        let failure: unknown;
+        let wake: (() => void) | undefined;
+        const push = (item: IteratorResult<Typed<O>>) => {
+          queue.push(item);
+          wake?.();
+        };
+        const subscription = client.watch_job.subscribe(
+          { job_id: id },
+          {
+            onData: (state) => push({ value: state as Typed<O>, done: false }),
+            onError: (error) => {
+              failure = error ?? new Error('watch failed');
+              wake?.();
+            },
+            onComplete: () => push({ value: undefined, done: true }),
+          },
+        );
+        const onAbort = () => push({ value: undefined, done: true });
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        const close = () => {
+          subscription.unsubscribe();
+          opts.signal?.removeEventListener('abort', onAbort);
+        };
+        return {
+          async next() {
+            while (queue.length === 0 && failure === undefined) {
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+              wake = undefined;
+            }
+            const item = queue.shift();
+            if (item) {
+              if (item.done) close();
+              return item;
+            }
+            close();
+            throw failure;
+          },
+          async return() {
+            close();
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  }
+
+  /**
+   * Waits for the job's output. Watches the job over SSE, and falls back to polling with
+   * backoff if the stream cannot be had. Throws `JobFailedError` if the job fails or is
+   * cancelled.
+   */
+  async result(opts: WaitOptions = {}): Promise<O> {
+    let state: Typed<O> | undefined;
+    const seen = (next: Typed<O>) => {
+      state = next;
+      opts.onState?.(next);
+      if ((next.status === 'running' || next.status === 'queued') && next.progress) {
+        opts.onProgress?.(next.progress, next);
+      }
+    };
+    if (opts.watch !== false) {
+      try {
+        for await (const next of this.watch({ signal: opts.signal })) seen(next);
+      } catch (error) {
+        // A refusal with a reason (e.g. JOB_NOT_FOUND) is final; a dropped stream is not.
+        if (signetReason(error) !== undefined || !(error instanceof TRPCClientError)) throw error;
+      }
+    }
+    let interval = opts.pollMs ?? 100;
+    while (!state || !isDone(state)) {
+      opts.signal?.throwIfAborted();
+      if (state) {
+        await sleep(interval, opts.signal);
+        interval = Math.min(interval * 1.5, opts.maxPollMs ?? 2_000);
+      }
+      seen(await this.poll());
+    }
+    return outputOf(state);
+  }
+}
+
+function isDone<O>(state: JobState<O>): boolean {
+  return state.status === 'done' || state.status === 'error' || state.status === 'cancelled';
+}
+
+function outputOf<O>(state: Typed<O>): O {
+  switch (state.status) {
+    case 'done':
+      return state.output;
+    case 'error':
+      throw new JobFailedError(state.job_id, state.error.code, state.error.message);
+    case 'cancelled':
+      throw new JobFailedError(state.job_id, 'CANCELLED', 'the job was cancelled');
+    default:
+      throw new Error(`job ${state.job_id} is still ${state.status}`);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** A handle on the job that `ticket` (what a job tool's mutate returned) started. */
+export function jobHandle<O>(
+  client: JobControlClient,
+  ticket: { job_id: string; readonly '~output'?: O },
+): JobHandle<O> {
+  return new JobHandle<O>(client, ticket.job_id);
+}

@@ -1,0 +1,216 @@
+import {
+  isJobControlTool,
+  isTerminal,
+  type JobState,
+  jobStateFromReply,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+} from '@signet/protocol';
+import { type Operation, TRPCClientError, type TRPCLink } from '@trpc/client';
+import type { AnyTRPCRouter } from '@trpc/server';
+import { type Observer, observable } from '@trpc/server/observable';
+import { EventSource } from 'eventsource';
+import { type SignetCredentials, signRequest, verifyResponse } from './envelopes.ts';
+import { SignetResponseError } from './errors.ts';
+
+export interface SignetLinkOptions extends SignetCredentials {
+  /** The server's base URL, e.g. `http://127.0.0.1:8787` (tools live under `/trpc/`). */
+  url: string;
+  /** Milliseconds since the epoch; defaults to `Date.now`. */
+  now?: () => number;
+  fetch?: typeof fetch;
+  /** How often a dropped watch_job stream reconnects before giving up (default 5). */
+  maxReconnects?: number;
+}
+
+/** What the procedure returned, taken out of a verified envelope. */
+function unwrap(tool: string, input: unknown, envelope: ResponseEnvelope): unknown {
+  if (isJobControlTool(tool)) {
+    return jobStateFromReply((input as { job_id: string }).job_id, envelope);
+  }
+  return envelope.result;
+}
+
+function responseError(cause: SignetResponseError) {
+  return TRPCClientError.from(cause);
+}
+
+/**
+ * Signs every call (fresh nonce and ts_ms on every attempt) and checks every response before it
+ * reaches the caller. Mutations continue to the next link (an httpLink); watch_job subscriptions
+ * are served here over SSE, so that each reconnect is a newly signed call.
+ */
+export function signetLink<TRouter extends AnyTRPCRouter>(
+  opts: SignetLinkOptions,
+): TRPCLink<TRouter> {
+  const localNow = opts.now ?? Date.now;
+  /** Server clock minus ours, learnt once from a STALE_REQUEST refusal. */
+  let offset = 0;
+  const now = () => localNow() + offset;
+
+  return () =>
+    ({ op, next }) => {
+      if (op.type === 'subscription') return watch(op);
+      return observable((observer) => {
+        let subscription: { unsubscribe(): void } | undefined;
+        let correctedClock = false;
+        const attempt = () => {
+          let request: RequestEnvelope;
+          try {
+            request = signRequest(opts, op.path, op.input, { now: now() });
+          } catch (error) {
+            observer.error(TRPCClientError.from(error as Error));
+            return;
+          }
+          subscription = next({ ...op, input: request }).subscribe({
+            next(result) {
+              try {
+                const envelope = verifyResponse(opts, request, result.result.data);
+                observer.next({
+                  ...result,
+                  result: { type: 'data', data: unwrap(op.path, op.input, envelope) },
+                });
+              } catch (error) {
+                observer.error(responseError(error as SignetResponseError));
+              }
+            },
+            error(error) {
+              const data = error.data as { reason?: string; envelope?: unknown } | undefined;
+              if (data?.envelope !== undefined) {
+                // A signed refusal: it must prove itself like any response.
+                let envelope: ResponseEnvelope;
+                try {
+                  envelope = verifyResponse(opts, request, data.envelope);
+                } catch (problem) {
+                  observer.error(responseError(problem as SignetResponseError));
+                  return;
+                }
+                const serverNow = (
+                  envelope.error?.details as { server_ts_ms?: unknown } | undefined
+                )?.server_ts_ms;
+                if (
+                  envelope.error?.code === 'STALE_REQUEST' &&
+                  !correctedClock &&
+                  typeof serverNow === 'number'
+                ) {
+                  correctedClock = true;
+                  offset = serverNow - localNow();
+                  attempt();
+                  return;
+                }
+              }
+              observer.error(error);
+            },
+            complete() {
+              observer.complete();
+            },
+          });
+        };
+        attempt();
+        return () => subscription?.unsubscribe();
+      });
+    };
+
+  function watch(op: Operation) {
+    return observable<{ result: { type: 'data'; data: JobState } }, TRPCClientError<TRouter>>(
+      (
+        observer: Observer<{ result: { type: 'data'; data: JobState } }, TRPCClientError<TRouter>>,
+      ) => {
+        const input = op.input as { job_id: string; after?: string };
+        let after = input.after;
+        let source: EventSource | undefined;
+        let failures = 0;
+        let finished = false;
+        let timer: NodeJS.Timeout | undefined;
+        const maxReconnects = opts.maxReconnects ?? 5;
+
+        const stop = () => {
+          finished = true;
+          clearTimeout(timer);
+          source?.close();
+        };
+        const fail = (error: TRPCClientError<TRouter>) => {
+          if (finished) return;
+          stop();
+          observer.error(error);
+        };
+
+        const connect = () => {
+          const request = signRequest(
+            opts,
+            op.path,
+            after === undefined ? { job_id: input.job_id } : { job_id: input.job_id, after },
+            { now: now() },
+          );
+          const url = `${opts.url}/trpc/${op.path}?input=${encodeURIComponent(JSON.stringify(request))}`;
+          const current = new EventSource(url, opts.fetch ? { fetch: opts.fetch } : undefined);
+          source = current;
+          current.addEventListener('message', (event) => {
+            if (finished) return;
+            let envelope: ResponseEnvelope;
+            try {
+              envelope = verifyResponse(opts, request, JSON.parse(event.data));
+            } catch (error) {
+              fail(
+                responseError(
+                  error instanceof SignetResponseError
+                    ? error
+                    : new SignetResponseError('BAD_RESPONSE_ENVELOPE', 'unreadable event'),
+                ),
+              );
+              return;
+            }
+            failures = 0;
+            if (event.lastEventId) after = event.lastEventId;
+            const state = jobStateFromReply(input.job_id, envelope);
+            observer.next({ result: { type: 'data', data: state } });
+            if (isTerminal(state.status)) {
+              stop();
+              observer.complete();
+            }
+          });
+          current.addEventListener('serialized-error', (event) => {
+            let shape: unknown;
+            try {
+              shape = JSON.parse(event.data);
+            } catch {
+              shape = { message: 'watch failed' };
+            }
+            const error = TRPCClientError.from({
+              error: shape,
+            } as object) as TRPCClientError<TRouter>;
+            const signed = (shape as { data?: { envelope?: unknown } }).data?.envelope;
+            if (signed !== undefined) {
+              try {
+                verifyResponse(opts, request, signed);
+              } catch (problem) {
+                fail(responseError(problem as SignetResponseError));
+                return;
+              }
+            }
+            fail(error);
+          });
+          current.addEventListener('return', () => {
+            if (finished) return;
+            stop();
+            observer.complete();
+          });
+          current.onerror = () => {
+            if (finished) return;
+            // The stream dropped: a reconnect must be a newly signed call, never the old URL.
+            current.close();
+            failures++;
+            if (failures > maxReconnects) {
+              fail(TRPCClientError.from(new Error('watch_job: the event stream keeps dropping')));
+              return;
+            }
+            timer = setTimeout(connect, Math.min(2_000, 100 * 2 ** (failures - 1)));
+          };
+        };
+
+        connect();
+        return stop;
+      },
+    );
+  }
+}

@@ -1,0 +1,3 @@
+export * from './define.ts';
+export * from './manifest.ts';
+export * from './tools.ts';

@@ -1,0 +1,86 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { ReasonCode } from './reasons.ts';
+
+export const PROTOCOL_VERSION = 'mcp/0.1';
+
+export const ID_MAX_LENGTH = 128;
+const id = z.string().min(1).max(ID_MAX_LENGTH);
+const signature = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+
+/** A JSON object (not an array, not null). */
+export const jsonObject = z.record(z.string(), z.unknown());
+
+/** DESIGN 1.1. `v` is any string here so that a wrong version is told apart from a bad envelope. */
+export const requestEnvelopeSchema = z.strictObject({
+  v: z.string().max(32),
+  request_id: id,
+  ts_ms: z.int(),
+  client_id: id,
+  server_id: id,
+  tool: id,
+  args: jsonObject,
+  nonce: z.string().regex(NONCE_PATTERN, 'must be 16-128 characters of [A-Za-z0-9_-]'),
+  kid: id.optional(),
+  signature,
+});
+export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+export type UnsignedRequestEnvelope = Omit<RequestEnvelope, 'signature'>;
+
+export const RESPONSE_STATUSES = [
+  'ok',
+  'accepted',
+  'queued',
+  'running',
+  'done',
+  'error',
+  'cancelled',
+] as const;
+export type ResponseStatus = (typeof RESPONSE_STATUSES)[number];
+
+export const envelopeErrorSchema = z.strictObject({
+  code: z.string(),
+  message: z.string(),
+  details: z.unknown().optional(),
+});
+export type EnvelopeError = {
+  code: ReasonCode | 'INTERRUPTED';
+  message: string;
+  details?: unknown;
+};
+
+/** DESIGN 1.2. */
+export const responseEnvelopeSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  request_id: z.string(),
+  ts_ms: z.int(),
+  ok: z.boolean(),
+  server_id: z.string(),
+  nonce: z.string(),
+  status: z.enum(RESPONSE_STATUSES),
+  result: jsonObject.nullable(),
+  error: envelopeErrorSchema.nullable(),
+  signature,
+});
+export type ResponseEnvelope = Omit<z.infer<typeof responseEnvelopeSchema>, 'error'> & {
+  error: EnvelopeError | null;
+};
+export type UnsignedResponseEnvelope = Omit<ResponseEnvelope, 'signature'>;
+
+/** The parts of a response envelope that a tool's outcome decides. */
+export interface Reply {
+  status: ResponseStatus;
+  ok: boolean;
+  result: Record<string, unknown> | null;
+  error: EnvelopeError | null;
+}
+
+/** A fresh single-use nonce: 128 random bits, base64url (22 characters). */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function newRequestId(): string {
+  return randomUUID();
+}

@@ -1,0 +1,5 @@
+export * from './canonical.ts';
+export * from './envelope.ts';
+export * from './jobs.ts';
+export * from './reasons.ts';
+export * from './signing.ts';

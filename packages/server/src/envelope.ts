@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import {
+  assertCanonicalizable,
+  canonicalize,
+  findSigningKey,
+  NotCanonicalizableError,
+  PROTOCOL_VERSION,
+  type Reply,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  requestEnvelopeSchema,
+  sign,
+} from '@signet/protocol';
+import type { z } from 'zod';
+import { SignetError } from './errors.ts';
+import type { ClientKey, KeyringClient } from './keyring.ts';
+import type { SignetServices } from './services.ts';
+
+/** An authenticated call, as the tool behind the middleware sees it. */
+export interface VerifiedCall {
+  envelope: RequestEnvelope;
+  client: KeyringClient;
+  key: ClientKey;
+  serverId: string;
+  /** Signs a response to this call with the key that verified it. */
+  respond(reply: Reply): ResponseEnvelope;
+}
+
+/** Unknown clients are checked against this, so they cost what a known client costs. */
+const DECOY_KEYS: ReadonlyArray<{ kid?: string; secret: Buffer }> = [
+  { secret: Buffer.from('signet-decoy-key-for-unknown-clients-000000') },
+];
+
+export function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
+  return error.issues.slice(0, 20).map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+}
+
+export function describeIssues(error: z.ZodError): string {
+  const [first] = issuesOf(error);
+  return first ? (first.path ? `${first.path}: ${first.message}` : first.message) : 'invalid';
+}
+
+/** DESIGN 1.4 checks 1 (what is left after parsing) to 3: nothing is signed for the caller yet. */
+export function authenticate(raw: unknown, tool: string, services: SignetServices): VerifiedCall {
+  try {
+    assertCanonicalizable(raw);
+  } catch (error) {
+    if (error instanceof NotCanonicalizableError)
+      throw new SignetError('PARSE_ERROR', error.message);
+    throw error;
+  }
+  const parsed = requestEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new SignetError('BAD_ENVELOPE', `bad envelope: ${describeIssues(parsed.error)}`, {
+      details: issuesOf(parsed.error),
+    });
+  }
+  const envelope = parsed.data;
+  if (envelope.v !== PROTOCOL_VERSION) {
+    throw new SignetError('UNSUPPORTED_VERSION', `protocol version must be "${PROTOCOL_VERSION}"`);
+  }
+  if (envelope.tool !== tool) {
+    throw new SignetError('TOOL_MISMATCH', 'the envelope names another tool than the URL');
+  }
+
+  const keyring = services.keyring();
+  const client = keyring.client(envelope.client_id);
+  const { signature, ...unsigned } = envelope;
+  const signed = canonicalize(unsigned);
+  const candidates: ReadonlyArray<{ kid?: string; secret: Buffer }> = client
+    ? envelope.kid === undefined
+      ? client.keys
+      : client.keys.filter((key) => key.kid === envelope.kid)
+    : DECOY_KEYS;
+  const key = findSigningKey(signed, signature, candidates.length > 0 ? candidates : DECOY_KEYS);
+  if (!client || !key || key.kid === undefined) {
+    throw new SignetError('BAD_SIGNATURE', 'the signature does not verify');
+  }
+  const serverId = keyring.serverId;
+  return {
+    envelope,
+    client,
+    key: key as ClientKey,
+    serverId,
+    respond: (reply) =>
+      sign(
+        {
+          v: PROTOCOL_VERSION,
+          request_id: envelope.request_id,
+          ts_ms: services.now(),
+          ok: reply.ok,
+          server_id: serverId,
+          nonce: envelope.nonce,
+          status: reply.status,
+          result: reply.result,
+          error: reply.error,
+        },
+        key.secret,
+      ) as ResponseEnvelope,
+  };
+}
+
+/** DESIGN 1.4 checks 4 to 7, for a caller whose signature verified. */
+export async function authorize(call: VerifiedCall, services: SignetServices): Promise<void> {
+  const { envelope } = call;
+  if (envelope.server_id !== call.serverId) {
+    throw new SignetError('WRONG_SERVER', 'this request is addressed to another server');
+  }
+  const now = services.now();
+  if (Math.abs(now - envelope.ts_ms) > services.windowMs) {
+    throw new SignetError(
+      'STALE_REQUEST',
+      `ts_ms is more than ${services.windowMs} ms from the server's clock`,
+      { details: { server_ts_ms: now, window_ms: services.windowMs } },
+    );
+  }
+  const fresh = await services.nonces.claim(
+    envelope.client_id,
+    envelope.nonce,
+    envelope.ts_ms + services.windowMs,
+  );
+  if (!fresh) throw new SignetError('REPLAYED_NONCE', 'this nonce was already used');
+  if (call.client.tools && !call.client.tools.has(envelope.tool)) {
+    throw new SignetError('TOOL_NOT_ALLOWED', `this client may not call ${envelope.tool}`);
+  }
+}
+
+/** Stable identity of a job's arguments, for idempotent starts. */
+export function argsHash(args: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalize(args)).digest('base64url');
+}
+
+/** A reply's error envelope for a refusal after authentication. */
+export function errorReply(error: SignetError): Reply {
+  return {
+    status: 'error',
+    ok: false,
+    result: null,
+    error: {
+      code: error.reason,
+      message: error.message,
+      ...(error.details !== undefined ? { details: error.details } : {}),
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AnyTRPCRouter, TRPCError } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { SignetError } from './errors.ts';
+import type { SignetServices } from './services.ts';
+import { errorShape, type SignetContext } from './trpc.ts';
+
+type Procedure = ((opts: unknown) => Promise<unknown>) & { _def: { type: string } };
+
+const TRPC_PREFIX = '/trpc/';
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers?: Record<string, string>,
+) {
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, error: TRPCError, path: string | undefined) {
+  const shape = errorShape(error, path);
+  const headers: Record<string, string> = {};
+  if (error instanceof SignetError && error.retryAfter !== undefined) {
+    headers['retry-after'] = String(error.retryAfter);
+  }
+  if (shape.data.httpStatus === 413) headers.connection = 'close';
+  sendJson(res, shape.data.httpStatus, JSON.stringify({ error: shape }), headers);
+}
+
+function isJson(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/** Reads the body, refusing past `limit` bytes as soon as it is exceeded (never buffering it). */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, size).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/**
+ * The HTTP front of a Signet server. Signed calls (POST) take a direct path into the same tRPC
+ * router that tRPC's own adapter would call, with tRPC's wire format for results and errors;
+ * subscriptions (watch_job, GET + SSE) go through tRPC's own adapter.
+ */
+export function createSignetRequestHandler(opts: {
+  router: AnyTRPCRouter;
+  services: SignetServices;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  const { router, services } = opts;
+  const ctx: SignetContext = { services };
+  const procedures = router._def.procedures as Record<string, Procedure | undefined>;
+  const trpcHandler = createHTTPHandler({
+    router,
+    basePath: '/trpc/',
+    allowBatching: false,
+    maxBodySize: services.maxBodyBytes,
+    createContext: () => ctx,
+    onError: ({ error, path }) => {
+      if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
+        services.logger.error({ err: error.cause ?? error, path }, 'subscription failed');
+      }
+    },
+  });
+
+  async function call(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    procedure: Procedure,
+  ) {
+    let input: unknown;
+    try {
+      const body = await readBody(req, services.maxBodyBytes);
+      try {
+        input = JSON.parse(body);
+      } catch {
+        throw new SignetError('PARSE_ERROR', 'the body is not valid JSON');
+      }
+      const data = await procedure({
+        ctx,
+        path,
+        type: 'mutation',
+        getRawInput: async () => input,
+        signal: undefined,
+        batchIndex: 0,
+      });
+      sendJson(res, 200, JSON.stringify({ result: { data } }));
+    } catch (error) {
+      if (error instanceof SignetError || (error as TRPCError)?.name === 'TRPCError') {
+        sendError(res, error as TRPCError, path);
+      } else {
+        services.logger.error({ err: error, path }, 'unexpected error');
+        sendError(res, new SignetError('INTERNAL', 'internal error'), path);
+      }
+    }
+  }
+
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
+    if (pathname === '/healthz') {
+      sendJson(res, 200, '{"ok":true}');
+      return;
+    }
+    if (!pathname.startsWith(TRPC_PREFIX)) {
+      sendError(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined);
+      return;
+    }
+    const path = decodeURIComponent(pathname.slice(TRPC_PREFIX.length));
+    if (path.includes(',') || (queryAt !== -1 && /[?&]batch=/.test(url))) {
+      sendError(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined);
+      return;
+    }
+    const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
+    if (!procedure) {
+      sendError(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path);
+      return;
+    }
+    const isSubscription = procedure._def.type === 'subscription';
+    const expected = isSubscription ? 'GET' : 'POST';
+    if (req.method !== expected) {
+      sendError(res, new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`), path);
+      return;
+    }
+    if (isSubscription) {
+      trpcHandler(req, res);
+      return;
+    }
+    if (!isJson(req.headers['content-type'])) {
+      sendError(
+        res,
+        new SignetError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json'),
+        path,
+      );
+      return;
+    }
+    void call(req, res, path, procedure);
+  };
+}

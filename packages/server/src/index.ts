@@ -1,0 +1,12 @@
+export * from './errors.ts';
+export * from './http.ts';
+export * from './jobs/local-engine.ts';
+export * from './jobs/tool-error.ts';
+export * from './jobs/types.ts';
+export * from './keyring.ts';
+export * from './router.ts';
+export * from './server.ts';
+export * from './services.ts';
+export * from './stores/memory.ts';
+export * from './stores/types.ts';
+export { errorShape, type SignetContext, type SignetErrorShape } from './trpc.ts';

@@ -1,0 +1,365 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter, on } from 'node:events';
+import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
+import type { Logger } from 'pino';
+import { SignetError } from '../errors.ts';
+import type { JobRecord, JobStore } from '../stores/types.ts';
+import { safeToolMessage } from './tool-error.ts';
+import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from './types.ts';
+
+export interface LocalJobEngineOptions {
+  store: JobStore;
+  definitions: ReadonlyMap<string, JobDefinition>;
+  logger: Logger;
+  /** Handlers running at once (default 4). */
+  concurrency?: number;
+  /** How long a finished job's result is kept (default 1 hour). */
+  retentionMs?: number;
+  now?: () => number;
+}
+
+export function recordToState(record: JobRecord): JobState {
+  switch (record.status) {
+    case 'queued':
+    case 'running':
+      return record.progress
+        ? { job_id: record.id, status: record.status, progress: record.progress }
+        : { job_id: record.id, status: record.status };
+    case 'done':
+      return { job_id: record.id, status: 'done', output: record.output ?? {} };
+    case 'error':
+      return {
+        job_id: record.id,
+        status: 'error',
+        error: record.error ?? { code: 'TOOL_FAILED', message: 'job failed' },
+      };
+    case 'cancelled':
+      return { job_id: record.id, status: 'cancelled' };
+  }
+}
+
+const MAX_PROGRESS_MESSAGE = 1000;
+
+function checkProgress(progress: JobProgress): JobProgress {
+  const { current, total, message } = progress;
+  if (!Number.isFinite(current) || (total !== undefined && !Number.isFinite(total))) {
+    throw new TypeError('progress.current and progress.total must be finite numbers');
+  }
+  return {
+    current,
+    ...(total !== undefined ? { total } : {}),
+    ...(message !== undefined ? { message: String(message).slice(0, MAX_PROGRESS_MESSAGE) } : {}),
+  };
+}
+
+/**
+ * Runs job handlers in this process over a synchronous `JobStore` (memory or SQLite). The queue
+ * is fair: when it is full, clients take turns, so one client's burst cannot starve the others.
+ */
+export class LocalJobEngine implements JobEngine {
+  private readonly store: JobStore;
+  private readonly definitions: ReadonlyMap<string, JobDefinition>;
+  private readonly logger: Logger;
+  private readonly concurrency: number;
+  private readonly retentionMs: number;
+  private readonly now: () => number;
+  /** Queued job ids per client, and the order in which clients take turns. */
+  private readonly queues = new Map<string, string[]>();
+  private readonly running = new Map<
+    string,
+    { controller: AbortController; done: Promise<void> }
+  >();
+  private readonly changes = new EventEmitter();
+  private readonly sweeper: NodeJS.Timeout;
+  private accepting = true;
+
+  constructor(opts: LocalJobEngineOptions) {
+    this.store = opts.store;
+    this.definitions = opts.definitions;
+    this.logger = opts.logger;
+    this.concurrency = opts.concurrency ?? 4;
+    this.retentionMs = opts.retentionMs ?? 3_600_000;
+    this.now = opts.now ?? Date.now;
+    this.changes.setMaxListeners(0);
+    this.recover();
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.max(10, Math.min(this.retentionMs / 4, 60_000)),
+    );
+    this.sweeper.unref();
+    this.pump();
+  }
+
+  async start(request: StartJobRequest): Promise<{ jobId: string }> {
+    if (!this.definitions.has(request.tool)) {
+      throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
+    }
+    const now = this.now();
+    const { record, created } = this.store.createOrGet({
+      id: randomUUID(),
+      clientId: request.clientId,
+      requestId: request.requestId,
+      tool: request.tool,
+      args: request.args,
+      argsHash: request.argsHash,
+      status: 'queued',
+      progress: null,
+      output: null,
+      error: null,
+      seq: 0,
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+    });
+    if (!created) {
+      if (record.argsHash !== request.argsHash || record.tool !== request.tool) {
+        throw new SignetError(
+          'REQUEST_ID_REUSED',
+          'this request_id already started a job with other arguments',
+        );
+      }
+      return { jobId: record.id };
+    }
+    this.enqueue(record);
+    this.pump();
+    return { jobId: record.id };
+  }
+
+  async get(clientId: string, jobId: string): Promise<JobState | undefined> {
+    const record = this.owned(clientId, jobId);
+    return record && recordToState(record);
+  }
+
+  async cancel(clientId: string, jobId: string): Promise<JobState | undefined> {
+    const record = this.owned(clientId, jobId);
+    if (!record) return undefined;
+    if (isTerminal(record.status)) return recordToState(record);
+    if (record.status === 'queued') this.dequeue(record);
+    const cancelled = this.finish(record.id, { status: 'cancelled' });
+    // The handler sees the abort; whatever it returns afterwards is ignored.
+    this.running.get(jobId)?.controller.abort(new Error('job cancelled'));
+    return cancelled && recordToState(cancelled);
+  }
+
+  async watch(
+    clientId: string,
+    jobId: string,
+    after: string | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<JobUpdate> | undefined> {
+    const record = this.owned(clientId, jobId);
+    if (!record) return undefined;
+    return this.updates(record, after === undefined ? undefined : Number(after), signal);
+  }
+
+  private async *updates(
+    record: JobRecord,
+    after: number | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<JobUpdate> {
+    // Listen before reading the store, so no change falls between the two.
+    const live = on(this.changes, record.id, { signal });
+    let last = -1;
+    const known = after !== undefined && Number.isInteger(after) && after <= record.seq;
+    const backlog = known ? this.store.eventsAfter(record.id, after) : [];
+    const catchUp = known && backlog.length > 0 && backlog[0]!.seq === after + 1 ? backlog : null;
+    if (catchUp) {
+      for (const event of catchUp) {
+        last = event.seq;
+        yield { id: String(event.seq), state: recordToState(event.record) };
+        if (isTerminal(event.record.status)) return;
+      }
+    } else if (!(known && after === record.seq)) {
+      // Unknown cursor or none: start from the current state.
+      const current = this.store.get(record.id) ?? record;
+      last = current.seq;
+      yield { id: String(current.seq), state: recordToState(current) };
+      if (isTerminal(current.status)) return;
+    } else {
+      last = record.seq;
+      if (isTerminal(record.status)) return;
+    }
+    try {
+      for await (const [changed] of live as AsyncIterable<[JobRecord]>) {
+        if (changed.seq <= last) continue;
+        last = changed.seq;
+        yield { id: String(changed.seq), state: recordToState(changed) };
+        if (isTerminal(changed.status)) return;
+      }
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    }
+  }
+
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
+    this.accepting = false;
+    clearInterval(this.sweeper);
+    const pending = [...this.running.values()].map((run) => run.done);
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(pending),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, opts.graceMs ?? 10_000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const [jobId, run] of this.running) {
+      this.finish(jobId, {
+        status: 'error',
+        error: { code: 'INTERRUPTED', message: 'the server shut down while the job ran' },
+      });
+      run.controller.abort(new Error('server shutting down'));
+    }
+  }
+
+  private owned(clientId: string, jobId: string): JobRecord | undefined {
+    const record = this.store.get(jobId);
+    if (!record || record.clientId !== clientId) return undefined;
+    if (record.finishedAt !== null && record.finishedAt + this.retentionMs <= this.now()) {
+      return undefined;
+    }
+    return record;
+  }
+
+  private enqueue(record: JobRecord): void {
+    const queue = this.queues.get(record.clientId);
+    if (queue) queue.push(record.id);
+    else this.queues.set(record.clientId, [record.id]);
+    this.emit(record);
+  }
+
+  private dequeue(record: JobRecord): void {
+    const queue = this.queues.get(record.clientId);
+    if (!queue) return;
+    const index = queue.indexOf(record.id);
+    if (index >= 0) queue.splice(index, 1);
+    if (queue.length === 0) this.queues.delete(record.clientId);
+  }
+
+  /** The next queued job, taking clients in turn (a Map keeps insertion order). */
+  private takeNext(): string | undefined {
+    for (const [clientId, queue] of this.queues) {
+      const jobId = queue.shift();
+      this.queues.delete(clientId);
+      if (queue.length > 0) this.queues.set(clientId, queue); // to the back of the line
+      if (jobId !== undefined) return jobId;
+    }
+    return undefined;
+  }
+
+  private pump(): void {
+    while (this.accepting && this.running.size < this.concurrency) {
+      const jobId = this.takeNext();
+      if (jobId === undefined) return;
+      this.run(jobId);
+    }
+  }
+
+  private run(jobId: string): void {
+    const queued = this.store.get(jobId);
+    if (queued?.status !== 'queued') return;
+    const definition = this.definitions.get(queued.tool);
+    const record = this.update(jobId, { status: 'running', attempts: queued.attempts + 1 });
+    if (!record) return;
+    if (!definition) {
+      this.finish(jobId, {
+        status: 'error',
+        error: { code: 'TOOL_FAILED', message: `no handler for "${queued.tool}" here` },
+      });
+      return;
+    }
+    const controller = new AbortController();
+    const done = this.execute(record, definition, controller).finally(() => {
+      this.running.delete(jobId);
+      this.pump();
+    });
+    this.running.set(jobId, { controller, done });
+  }
+
+  private async execute(
+    record: JobRecord,
+    definition: JobDefinition,
+    controller: AbortController,
+  ): Promise<void> {
+    const { id } = record;
+    const live = () => !controller.signal.aborted;
+    try {
+      const output = await definition.handler(record.args, {
+        jobId: id,
+        clientId: record.clientId,
+        signal: controller.signal,
+        attempt: record.attempts,
+        progress: (progress) => {
+          if (live()) this.update(id, { progress: checkProgress(progress) });
+        },
+      });
+      if (!live()) return;
+      const checked = definition.contract.output.safeParse(output);
+      if (!checked.success) {
+        this.logger.error(
+          { jobId: id, tool: record.tool, issues: checked.error.issues },
+          'job output does not match its contract',
+        );
+        this.finish(id, {
+          status: 'error',
+          error: { code: 'TOOL_FAILED', message: 'the job produced an invalid output' },
+        });
+        return;
+      }
+      this.finish(id, { status: 'done', output: checked.data });
+    } catch (error) {
+      if (!live()) return;
+      this.logger.error({ jobId: id, tool: record.tool, err: error }, 'job handler failed');
+      this.finish(id, {
+        status: 'error',
+        error: { code: 'TOOL_FAILED', message: safeToolMessage(error, 'the job failed') },
+      });
+    }
+  }
+
+  private update(jobId: string, patch: Parameters<JobStore['update']>[1]): JobRecord | undefined {
+    const record = this.store.update(jobId, patch, this.now());
+    if (record) this.emit(record);
+    return record;
+  }
+
+  /** Moves a job to a terminal status, unless it already is in one. */
+  private finish(jobId: string, patch: Parameters<JobStore['update']>[1]): JobRecord | undefined {
+    const current = this.store.get(jobId);
+    if (!current || isTerminal(current.status)) return current;
+    return this.update(jobId, { ...patch, finishedAt: this.now() });
+  }
+
+  private emit(record: JobRecord): void {
+    this.changes.emit(record.id, record);
+  }
+
+  /** After a restart: queued jobs queue again; running ones were cut off by the crash. */
+  private recover(): void {
+    for (const record of this.store.listByStatus(['queued', 'running'])) {
+      const definition = this.definitions.get(record.tool);
+      if (record.status === 'queued') {
+        this.enqueue(record);
+      } else if (definition?.contract.retryable && record.attempts < 2) {
+        const requeued = this.update(record.id, { status: 'queued', progress: null });
+        if (requeued) this.enqueue(requeued);
+      } else {
+        this.finish(record.id, {
+          status: 'error',
+          error: { code: 'INTERRUPTED', message: 'the server stopped while the job ran' },
+        });
+      }
+    }
+  }
+
+  private sweep(): void {
+    try {
+      this.store.deleteFinishedBefore(this.now() - this.retentionMs);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not delete expired jobs');
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import type { JobContract } from '@signet/contracts';
+import type { JobProgress, JobState } from '@signet/protocol';
+
+export interface JobContext {
+  jobId: string;
+  clientId: string;
+  /** Aborted when the job is cancelled or the server shuts down past its grace period. */
+  signal: AbortSignal;
+  /** Reports progress; poll_job and watch_job show it. */
+  progress(progress: JobProgress): void;
+  /** 1 on the first run, 2 when a retryable job runs again after its process died. */
+  attempt: number;
+}
+
+export type JobHandler<TArgs = Record<string, unknown>, TOutput = Record<string, unknown>> = (
+  args: TArgs,
+  ctx: JobContext,
+) => Promise<TOutput>;
+
+export interface JobDefinition {
+  contract: JobContract;
+  handler: JobHandler;
+}
+
+export interface StartJobRequest {
+  clientId: string;
+  requestId: string;
+  tool: string;
+  args: Record<string, unknown>;
+  argsHash: string;
+}
+
+export interface JobUpdate {
+  /** The watch cursor: resume after it with `after`. */
+  id: string;
+  state: JobState;
+}
+
+/** Runs jobs and answers for them. Every method is scoped to the client that owns the job. */
+export interface JobEngine {
+  /** Starts a job, or returns the one this `(clientId, requestId)` already started. */
+  start(request: StartJobRequest): Promise<{ jobId: string }>;
+  /** `undefined` when there is no such job for this client (or it is past retention). */
+  get(clientId: string, jobId: string): Promise<JobState | undefined>;
+  cancel(clientId: string, jobId: string): Promise<JobState | undefined>;
+  /**
+   * The job's changes after cursor `after` (or its current state first, when `after` is absent
+   * or unknown), ending with its terminal state. `undefined` when there is no such job.
+   */
+  watch(
+    clientId: string,
+    jobId: string,
+    after: string | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<JobUpdate> | undefined>;
+  /** Stops taking jobs, lets running ones finish within `graceMs`, interrupts the rest. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}

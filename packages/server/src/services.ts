@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { JobEngine } from './jobs/types.ts';
+import type { Keyring } from './keyring.ts';
+import type { NonceStore } from './stores/types.ts';
+
+export const DEFAULT_WINDOW_MS = 300_000;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** What the envelope middleware and the built-in tools need; one object shared by every call. */
+export interface SignetServices {
+  /** The keyring in force now (it may be reloaded between calls). */
+  keyring(): Keyring;
+  nonces: NonceStore;
+  jobs: JobEngine;
+  logger: Logger;
+  /** Freshness window for `ts_ms`, both directions (DESIGN 1.4 check 5). */
+  windowMs: number;
+  maxBodyBytes: number;
+  now(): number;
+}

@@ -1,0 +1,83 @@
+import type { JobStatus } from '@signet/protocol';
+import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
+
+/** Nothing survives a restart: for tests and throwaway servers (`SIGNET_STORE=memory:`). */
+export class MemoryStore implements LocalStore {
+  readonly description = 'memory';
+  private readonly nonces = new Map<string, number>();
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly byRequest = new Map<string, string>();
+  private readonly events = new Map<string, JobEvent[]>();
+
+  claim(clientId: string, nonce: string, expiresAtMs: number): boolean {
+    const key = `${clientId}\u0000${nonce}`;
+    if (this.nonces.has(key)) return false;
+    this.nonces.set(key, expiresAtMs);
+    return true;
+  }
+
+  pruneNonces(now: number): number {
+    let dropped = 0;
+    for (const [key, expires] of this.nonces) {
+      if (expires < now) {
+        this.nonces.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  createOrGet(record: JobRecord): { record: JobRecord; created: boolean } {
+    const requestKey = `${record.clientId}\u0000${record.requestId}`;
+    const existing = this.byRequest.get(requestKey);
+    if (existing !== undefined) {
+      const job = this.jobs.get(existing);
+      if (job) return { record: structuredClone(job), created: false };
+    }
+    this.jobs.set(record.id, structuredClone(record));
+    this.byRequest.set(requestKey, record.id);
+    this.events.set(record.id, [{ seq: record.seq, record: structuredClone(record) }]);
+    return { record: structuredClone(record), created: true };
+  }
+
+  get(id: string): JobRecord | undefined {
+    const job = this.jobs.get(id);
+    return job && structuredClone(job);
+  }
+
+  update(id: string, patch: JobPatch, now: number): JobRecord | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    Object.assign(job, structuredClone(patch), { seq: job.seq + 1, updatedAt: now });
+    this.events.get(id)?.push({ seq: job.seq, record: structuredClone(job) });
+    return structuredClone(job);
+  }
+
+  eventsAfter(id: string, afterSeq: number): JobEvent[] {
+    return (this.events.get(id) ?? [])
+      .filter((event) => event.seq > afterSeq)
+      .map((event) => structuredClone(event));
+  }
+
+  listByStatus(statuses: readonly JobStatus[]): JobRecord[] {
+    return [...this.jobs.values()]
+      .filter((job) => statuses.includes(job.status))
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((job) => structuredClone(job));
+  }
+
+  deleteFinishedBefore(cutoff: number): number {
+    let deleted = 0;
+    for (const [id, job] of this.jobs) {
+      if (job.finishedAt !== null && job.finishedAt < cutoff) {
+        this.jobs.delete(id);
+        this.events.delete(id);
+        this.byRequest.delete(`${job.clientId}\u0000${job.requestId}`);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  close(): void {}
+}
