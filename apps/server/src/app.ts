@@ -6,6 +6,7 @@ import {
   type LocalStore,
   MemoryStore,
   type RunningSignetServer,
+  SqliteStore,
   startSignetServer,
 } from '@signet/server';
 import type { Logger } from 'pino';
@@ -19,18 +20,23 @@ export function openStore(store: StoreConfig): LocalStore {
     case 'memory':
       return new MemoryStore();
     case 'sqlite':
-      mkdirSync(dirname(store.path), { recursive: true });
       return openSqlite(store.path);
     case 'redis':
       throw new ConfigError('redis stores are not supported by this build yet');
   }
 }
 
-// Replaced once the SQLite store lands; until then an explicit error, never a silent fallback.
-function openSqlite(_path: string): LocalStore {
-  throw new ConfigError(
-    'sqlite stores are not supported by this build yet; use SIGNET_STORE=memory:',
-  );
+function openSqlite(path: string): LocalStore {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    return new SqliteStore(path);
+  } catch (error) {
+    // e.g. an unwritable directory, or a file that is not a database: a one-line reason.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(
+      `cannot open the SQLite store at ${path}: ${reason.replace(/\s+/g, ' ')}`,
+    );
+  }
 }
 
 /** Starts the Signet server that `pnpm serve` runs. */

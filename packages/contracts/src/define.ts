@@ -32,12 +32,15 @@ export interface JobContract<
 }
 
 /** The built-in tools that report on or steer a job (DESIGN 1.6). */
+export type JobControlOperation = 'poll' | 'cancel' | 'watch';
+
 export interface JobControlContract<
   TName extends string = string,
   TInput extends ObjectSchema = ObjectSchema,
+  TOperation extends JobControlOperation = JobControlOperation,
 > extends ContractBase<TName, TInput> {
   kind: 'job-control';
-  operation: 'poll' | 'cancel' | 'watch';
+  operation: TOperation;
   output: ObjectSchema;
 }
 
@@ -71,13 +74,17 @@ export function defineJob<
   return { kind: 'job', ...def, retryable: def.retryable ?? false };
 }
 
-export function defineJobControl<const TName extends string, TInput extends ObjectSchema>(def: {
+export function defineJobControl<
+  const TName extends string,
+  TInput extends ObjectSchema,
+  const TOperation extends JobControlOperation,
+>(def: {
   name: TName;
   description: string;
-  operation: JobControlContract['operation'];
+  operation: TOperation;
   input: TInput;
   output: ObjectSchema;
-}): JobControlContract<TName, TInput> {
+}): JobControlContract<TName, TInput, TOperation> {
   return { kind: 'job-control', ...def };
 }
 

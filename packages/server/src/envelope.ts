@@ -103,7 +103,7 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
   };
 }
 
-/** DESIGN 1.4 checks 4 to 7, for a caller whose signature verified. */
+/** DESIGN 1.4 checks 4 to 7 (and the rate limit), for a caller whose signature verified. */
 export async function authorize(call: VerifiedCall, services: SignetServices): Promise<void> {
   const { envelope } = call;
   if (envelope.server_id !== call.serverId) {
@@ -116,6 +116,15 @@ export async function authorize(call: VerifiedCall, services: SignetServices): P
       `ts_ms is more than ${services.windowMs} ms from the server's clock`,
       { details: { server_ts_ms: now, window_ms: services.windowMs } },
     );
+  }
+  // Only authenticated callers reach here, so one client cannot spend another's budget; the
+  // nonce is not consumed, so the same signed call may be retried after Retry-After.
+  const wait = services.rateLimiter?.take(envelope.client_id, now);
+  if (wait !== undefined) {
+    throw new SignetError('RATE_LIMITED', `too many calls; retry in ${wait} s`, {
+      retryAfter: wait,
+      details: { retry_after_s: wait },
+    });
   }
   const fresh = await services.nonces.claim(
     envelope.client_id,

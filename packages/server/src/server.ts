@@ -6,6 +6,7 @@ import { createSignetRequestHandler } from './http.ts';
 import { LocalJobEngine } from './jobs/local-engine.ts';
 import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type Handlers, jobDefinitions, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
 import type { LocalStore, NonceStore } from './stores/types.ts';
@@ -26,6 +27,8 @@ export interface SignetServerOptions<C extends ContractSet> {
   concurrency?: number;
   /** How long finished jobs are kept. */
   retentionMs?: number;
+  /** Calls per second each client may make (sustained), and its burst; absent = unlimited. */
+  rateLimit?: { perSecond: number; burst: number };
   now?: () => number;
 }
 
@@ -65,6 +68,9 @@ export async function startSignetServer<C extends ContractSet>(
     logger: opts.logger,
     windowMs: opts.windowMs ?? DEFAULT_WINDOW_MS,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    ...(opts.rateLimit
+      ? { rateLimiter: new RateLimiter(opts.rateLimit.perSecond, opts.rateLimit.burst) }
+      : {}),
     now,
   };
   const router = createSignetRouter(opts.contracts, opts.handlers);

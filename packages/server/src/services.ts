@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import type { NonceStore } from './stores/types.ts';
 
 export const DEFAULT_WINDOW_MS = 300_000;
@@ -16,5 +17,7 @@ export interface SignetServices {
   /** Freshness window for `ts_ms`, both directions (DESIGN 1.4 check 5). */
   windowMs: number;
   maxBodyBytes: number;
+  /** Per-client call budget; absent = unlimited. */
+  rateLimiter?: RateLimiter;
   now(): number;
 }

@@ -1,0 +1,301 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from './memory.ts';
+import { SqliteStore } from './sqlite.ts';
+import type { JobRecord, LocalStore } from './types.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'signet-store-'));
+let files = 0;
+const freshPath = () => join(dir, `store-${++files}.db`);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const factories: { name: string; open: () => LocalStore }[] = [
+  { name: 'MemoryStore', open: () => new MemoryStore() },
+  { name: 'SqliteStore', open: () => new SqliteStore(freshPath()) },
+];
+
+let ids = 0;
+function job(overrides: Partial<JobRecord> = {}): JobRecord {
+  const n = ++ids;
+  return {
+    id: `job-${n}`,
+    clientId: 'client-a',
+    requestId: `req-${n}`,
+    tool: 'start_long_task',
+    args: { seconds: 1, payload: { nested: [1, 'two', null, { three: true }] } },
+    argsHash: `hash-${n}`,
+    status: 'queued',
+    progress: null,
+    output: null,
+    error: null,
+    seq: 0,
+    attempts: 0,
+    createdAt: 1_000 + n,
+    updatedAt: 1_000 + n,
+    finishedAt: null,
+    ...overrides,
+  };
+}
+
+describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
+  let store: LocalStore;
+  beforeEach(() => {
+    store = open();
+  });
+  afterEach(() => store.close());
+
+  describe('nonces', () => {
+    it('accepts a nonce once, then refuses it', () => {
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
+      expect(store.claim('client-a', 'nonce-0000000001', 99_000)).toBe(false);
+    });
+
+    it('keeps nonces apart per client', () => {
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
+      expect(store.claim('client-b', 'nonce-0000000001', 10_000)).toBe(true);
+    });
+
+    it('refuses an expired nonce until it is pruned', () => {
+      expect(store.claim('client-a', 'nonce-0000000001', 100)).toBe(true);
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
+      expect(store.pruneNonces(200)).toBe(1);
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
+    });
+
+    it('prunes only the nonces that expired before now', () => {
+      store.claim('client-a', 'old-nonce-000001', 100);
+      store.claim('client-a', 'edge-nonce-00001', 150);
+      store.claim('client-b', 'new-nonce-000001', 200);
+      expect(store.pruneNonces(150)).toBe(1);
+      expect(store.claim('client-a', 'old-nonce-000001', 1_000)).toBe(true);
+      expect(store.claim('client-a', 'edge-nonce-00001', 1_000)).toBe(false);
+      expect(store.claim('client-b', 'new-nonce-000001', 1_000)).toBe(false);
+      expect(store.pruneNonces(150)).toBe(0);
+    });
+  });
+
+  describe('jobs', () => {
+    it('creates a job once per (client, request_id) and returns it again', () => {
+      const first = job({ requestId: 'req-x' });
+      const created = store.createOrGet(first);
+      expect(created).toEqual({ record: first, created: true });
+
+      const retry = store.createOrGet(job({ requestId: 'req-x', argsHash: 'other' }));
+      expect(retry).toEqual({ record: first, created: false });
+      expect(store.get(first.id)).toEqual(first);
+    });
+
+    it('keeps the same request_id of different clients apart', () => {
+      const a = store.createOrGet(job({ clientId: 'client-a', requestId: 'req-x' }));
+      const b = store.createOrGet(job({ clientId: 'client-b', requestId: 'req-x' }));
+      expect(a.created).toBe(true);
+      expect(b.created).toBe(true);
+      expect(b.record.id).not.toBe(a.record.id);
+      expect(store.get(a.record.id)?.clientId).toBe('client-a');
+      expect(store.get(b.record.id)?.clientId).toBe('client-b');
+    });
+
+    it('returns undefined for an unknown job', () => {
+      expect(store.get('nope')).toBeUndefined();
+      expect(store.update('nope', { status: 'running' }, 5_000)).toBeUndefined();
+      expect(store.eventsAfter('nope', -1)).toEqual([]);
+    });
+
+    it('bumps seq on every update and records each change in order', () => {
+      const record = job();
+      store.createOrGet(record);
+
+      const running = store.update(record.id, { status: 'running', attempts: 1 }, 5_001);
+      expect(running).toMatchObject({ status: 'running', attempts: 1, seq: 1, updatedAt: 5_001 });
+      store.update(record.id, { progress: { current: 1, total: 2, message: 'half' } }, 5_002);
+      const done = store.update(
+        record.id,
+        { status: 'done', output: { echoed: { deep: [1, null] } }, finishedAt: 5_003 },
+        5_003,
+      );
+      expect(done).toEqual({
+        ...record,
+        status: 'done',
+        attempts: 1,
+        progress: { current: 1, total: 2, message: 'half' },
+        output: { echoed: { deep: [1, null] } },
+        seq: 3,
+        updatedAt: 5_003,
+        finishedAt: 5_003,
+      });
+      expect(store.get(record.id)).toEqual(done);
+
+      const all = store.eventsAfter(record.id, -1);
+      expect(all.map((event) => event.seq)).toEqual([0, 1, 2, 3]);
+      expect(all.map((event) => event.record.seq)).toEqual([0, 1, 2, 3]);
+      expect(all[0]!.record).toEqual(record);
+      expect(all[3]!.record).toEqual(done);
+
+      const missed = store.eventsAfter(record.id, 1);
+      expect(missed.map((event) => [event.seq, event.record.status])).toEqual([
+        [2, 'running'],
+        [3, 'done'],
+      ]);
+      expect(missed[0]!.record.progress).toEqual({ current: 1, total: 2, message: 'half' });
+      expect(store.eventsAfter(record.id, 3)).toEqual([]);
+    });
+
+    it('keeps nulls null and stores an error', () => {
+      const record = job();
+      store.createOrGet(record);
+      const failed = store.update(
+        record.id,
+        { status: 'error', error: { code: 'INTERRUPTED', message: 'stopped' }, finishedAt: 9 },
+        9,
+      );
+      expect(failed).toMatchObject({
+        progress: null,
+        output: null,
+        error: { code: 'INTERRUPTED', message: 'stopped' },
+        finishedAt: 9,
+      });
+      const requeued = store.update(record.id, { status: 'queued', progress: null }, 10);
+      expect(requeued?.progress).toBeNull();
+    });
+
+    it('lists jobs by status, oldest first', () => {
+      const queued = job({ createdAt: 30 });
+      const running = job({ createdAt: 10, status: 'running' });
+      const olderQueued = job({ createdAt: 20 });
+      const done = job({ createdAt: 5, status: 'done', finishedAt: 40 });
+      for (const record of [queued, running, olderQueued, done]) store.createOrGet(record);
+
+      const ids = (statuses: JobRecord['status'][]) =>
+        store.listByStatus(statuses).map((record) => record.id);
+      expect(ids(['queued', 'running'])).toEqual([running.id, olderQueued.id, queued.id]);
+      expect(ids(['queued'])).toEqual([olderQueued.id, queued.id]);
+      expect(ids(['done'])).toEqual([done.id]);
+      expect(ids(['cancelled'])).toEqual([]);
+      expect(ids([])).toEqual([]);
+    });
+
+    it('deletes only finished jobs older than the cutoff, with their events', () => {
+      const old = job({ requestId: 'req-old' });
+      const recent = job();
+      const unfinished = job();
+      for (const record of [old, recent, unfinished]) store.createOrGet(record);
+      store.update(old.id, { status: 'done', output: {}, finishedAt: 100 }, 100);
+      store.update(recent.id, { status: 'cancelled', finishedAt: 200 }, 200);
+      store.update(unfinished.id, { status: 'running' }, 50);
+
+      expect(store.deleteFinishedBefore(200)).toBe(1);
+      expect(store.get(old.id)).toBeUndefined();
+      expect(store.eventsAfter(old.id, -1)).toEqual([]);
+      expect(store.get(recent.id)?.status).toBe('cancelled');
+      expect(store.eventsAfter(recent.id, -1)).toHaveLength(2);
+      expect(store.get(unfinished.id)?.status).toBe('running');
+      expect(store.deleteFinishedBefore(200)).toBe(0);
+
+      // Past retention, the request_id is free again.
+      const again = store.createOrGet(job({ requestId: 'req-old' }));
+      expect(again.created).toBe(true);
+    });
+
+    it('hands out copies that callers may mutate', () => {
+      const record = job();
+      const created = store.createOrGet(record).record;
+      created.args.seconds = 99;
+      record.status = 'done';
+      const fetched = store.get(record.id)!;
+      fetched.status = 'cancelled';
+      const updated = store.update(record.id, { progress: { current: 1 } }, 5_000)!;
+      updated.progress!.current = 42;
+      const [event] = store.eventsAfter(record.id, 0);
+      event!.record.output = { tampered: true };
+      const [listed] = store.listByStatus(['queued']);
+      listed!.tool = 'other';
+      (
+        store.createOrGet(job({ requestId: record.requestId })).record.args.payload as {
+          nested: unknown[];
+        }
+      ).nested.push('x');
+
+      const stored = store.get(record.id)!;
+      expect(stored).toMatchObject({
+        status: 'queued',
+        tool: 'start_long_task',
+        progress: { current: 1 },
+        output: null,
+        args: { seconds: 1, payload: { nested: [1, 'two', null, { three: true }] } },
+      });
+      expect(store.eventsAfter(record.id, 0)[0]!.record.output).toBeNull();
+    });
+  });
+});
+
+describe('SqliteStore only', () => {
+  it('keeps nonces and jobs across close and reopen', () => {
+    const path = freshPath();
+    const first = new SqliteStore(path);
+    expect(first.description).toBe(`sqlite:${path}`);
+    const record = job();
+    first.claim('client-a', 'nonce-0000000001', 10_000);
+    first.createOrGet(record);
+    first.update(record.id, { status: 'running', attempts: 1 }, 5_000);
+    first.close();
+    first.close(); // idempotent
+
+    const second = new SqliteStore(path);
+    try {
+      expect(second.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
+      expect(second.get(record.id)).toMatchObject({ status: 'running', attempts: 1, seq: 1 });
+      expect(second.eventsAfter(record.id, -1).map((event) => event.seq)).toEqual([0, 1]);
+      expect(second.createOrGet(job({ requestId: record.requestId })).created).toBe(false);
+    } finally {
+      second.close();
+    }
+  });
+
+  it('sets up WAL and the schema version', () => {
+    const path = freshPath();
+    new SqliteStore(path).close();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('user_version', { simple: true })).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a database written by a newer schema', () => {
+    const path = freshPath();
+    const db = new Database(path);
+    db.pragma('user_version = 999');
+    db.close();
+    expect(() => new SqliteStore(path)).toThrow(/schema version 999/);
+  });
+
+  it('lets exactly one of many simultaneous claims of a nonce through', async () => {
+    const store = new SqliteStore(freshPath());
+    try {
+      const claims = Array.from({ length: 100 }, async () =>
+        store.claim('client-a', 'nonce-0000000001', 10_000),
+      );
+      const results = await Promise.all(claims);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses a second store on a file another one holds, and frees it on close', () => {
+    const path = freshPath();
+    const a = new SqliteStore(path);
+    expect(() => new SqliteStore(path)).toThrow(/in use by another Signet server/);
+    a.close();
+    const b = new SqliteStore(path);
+    expect(b.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
+    b.close();
+  });
+});
