@@ -2,18 +2,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tools } from '@signet/contracts';
 import {
-  Keyring,
   type LocalStore,
   MemoryStore,
   type RunningSignetServer,
   SqliteStore,
   startSignetServer,
+  watchKeyring,
 } from '@signet/server';
 import type { Logger } from 'pino';
 import { type Config, ConfigError, type StoreConfig } from './config.ts';
 import { createHandlers } from './tools/index.ts';
 
-export type AppServer = RunningSignetServer<typeof tools>;
+export type AppServer = RunningSignetServer<typeof tools> & {
+  /** Reads the keyring file again (what SIGHUP does); false if it was refused. */
+  reloadKeyring(): boolean;
+};
 
 export function openStore(store: StoreConfig): LocalStore {
   switch (store.kind) {
@@ -41,13 +44,14 @@ function openSqlite(path: string): LocalStore {
 
 /** Starts the Signet server that `pnpm serve` runs. */
 export async function startApp(config: Config, logger: Logger): Promise<AppServer> {
-  const keyring = Keyring.load(config.keyringPath);
-  const store = openStore(config.store);
+  const keyring = watchKeyring(config.keyringPath, { logger });
+  let store: LocalStore | undefined;
   try {
-    return await startSignetServer({
+    store = openStore(config.store);
+    const server = await startSignetServer({
       contracts: tools,
       handlers: createHandlers(config),
-      keyring: () => keyring,
+      keyring: keyring.current,
       store,
       logger,
       host: config.host,
@@ -56,9 +60,19 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       maxBodyBytes: config.maxBodyBytes,
       concurrency: config.concurrency,
       retentionMs: config.retentionMs,
+      ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     });
+    return {
+      ...server,
+      reloadKeyring: keyring.reload,
+      close: async (opts) => {
+        keyring.close();
+        await server.close(opts);
+      },
+    };
   } catch (error) {
-    store.close();
+    keyring.close();
+    store?.close();
     throw error;
   }
 }

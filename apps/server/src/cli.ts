@@ -63,6 +63,7 @@ async function serve(): Promise<void> {
       },
     );
   };
+  process.on('SIGHUP', () => server.reloadKeyring());
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

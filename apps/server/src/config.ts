@@ -21,6 +21,8 @@ export interface Config {
   concurrency: number;
   retentionMs: number;
   graceMs: number;
+  /** Calls per second per client, sustained and burst; undefined = unlimited. */
+  rateLimit: { perSecond: number; burst: number } | undefined;
   logLevel: string;
 }
 
@@ -55,6 +57,12 @@ export function parseStore(raw: string): StoreConfig {
   );
 }
 
+function rateLimit(env: NodeJS.ProcessEnv): Config['rateLimit'] {
+  const perSecond = integer(env, 'SIGNET_RATE_LIMIT', 20_000, 0, 10_000_000);
+  if (perSecond === 0) return undefined;
+  return { perSecond, burst: integer(env, 'SIGNET_RATE_BURST', perSecond, 1, 10_000_000) };
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -79,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     concurrency: integer(env, 'SIGNET_CONCURRENCY', 4, 1, 1_000),
     retentionMs: integer(env, 'SIGNET_RETENTION_MS', 3_600_000, 1_000, 30 * 86_400_000),
     graceMs: integer(env, 'SIGNET_GRACE_MS', 10_000, 0, 600_000),
+    rateLimit: rateLimit(env),
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };
 }

@@ -2,12 +2,19 @@ import canonicalizeJcs from 'canonicalize';
 
 /** Deepest nesting of arrays and objects accepted anywhere in an envelope. */
 export const MAX_DEPTH = 64;
+/** Most keys in one object, items in one array, and UTF-16 units in one string or key. */
+export const MAX_KEYS = 1_024;
+export const MAX_ITEMS = 100_000;
+export const MAX_STRING_LENGTH = 262_144;
 
 export class NotCanonicalizableError extends Error {
-  constructor(readonly reason: 'TOO_DEEP' | 'NON_FINITE_NUMBER' | 'LONE_SURROGATE' | 'NOT_JSON') {
+  constructor(
+    readonly reason: 'TOO_DEEP' | 'TOO_LARGE' | 'NON_FINITE_NUMBER' | 'LONE_SURROGATE' | 'NOT_JSON',
+  ) {
     super(
       {
         TOO_DEEP: `nesting deeper than ${MAX_DEPTH} levels`,
+        TOO_LARGE: `more than ${MAX_KEYS} keys in an object, ${MAX_ITEMS} items in an array or ${MAX_STRING_LENGTH} characters in a string`,
         NON_FINITE_NUMBER: 'non-finite numbers cannot be canonicalized',
         LONE_SURROGATE: 'strings with lone surrogates cannot be canonicalized',
         NOT_JSON: 'value is not plain JSON',
@@ -19,7 +26,8 @@ export class NotCanonicalizableError extends Error {
 
 /**
  * Walks a JSON value without recursion (so hostile nesting cannot overflow the stack) and throws
- * unless RFC 8785 can canonicalize it: depth within `maxDepth`, finite numbers, well-formed strings.
+ * unless RFC 8785 can canonicalize it (finite numbers, well-formed strings) within the limits
+ * above (depth within `maxDepth`).
  */
 export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): void {
   const stack: Array<[unknown, number]> = [[value, 0]];
@@ -27,6 +35,7 @@ export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): voi
     const [v, depth] = stack.pop()!;
     switch (typeof v) {
       case 'string':
+        if (v.length > MAX_STRING_LENGTH) throw new NotCanonicalizableError('TOO_LARGE');
         if (!v.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
         continue;
       case 'number':
@@ -38,13 +47,17 @@ export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): voi
         if (v === null) continue;
         if (depth >= maxDepth) throw new NotCanonicalizableError('TOO_DEEP');
         if (Array.isArray(v)) {
+          if (v.length > MAX_ITEMS) throw new NotCanonicalizableError('TOO_LARGE');
           for (const item of v) stack.push([item, depth + 1]);
         } else {
           const proto = Object.getPrototypeOf(v);
           if (proto !== Object.prototype && proto !== null) {
             throw new NotCanonicalizableError('NOT_JSON');
           }
-          for (const key of Object.keys(v)) {
+          const keys = Object.keys(v);
+          if (keys.length > MAX_KEYS) throw new NotCanonicalizableError('TOO_LARGE');
+          for (const key of keys) {
+            if (key.length > MAX_STRING_LENGTH) throw new NotCanonicalizableError('TOO_LARGE');
             if (!key.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
             stack.push([(v as Record<string, unknown>)[key], depth + 1]);
           }

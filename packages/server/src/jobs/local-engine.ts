@@ -63,8 +63,10 @@ export class LocalJobEngine implements JobEngine {
   private readonly concurrency: number;
   private readonly retentionMs: number;
   private readonly now: () => number;
-  /** Queued job ids per client, and the order in which clients take turns. */
+  /** Queued job ids per client, and when each client was last served (for taking turns). */
   private readonly queues = new Map<string, string[]>();
+  private readonly served = new Map<string, number>();
+  private turn = 0;
   private readonly running = new Map<
     string,
     { controller: AbortController; done: Promise<void> }
@@ -239,15 +241,20 @@ export class LocalJobEngine implements JobEngine {
     if (queue.length === 0) this.queues.delete(record.clientId);
   }
 
-  /** The next queued job, taking clients in turn (a Map keeps insertion order). */
+  /** The next queued job: the client served longest ago goes first (round robin). */
   private takeNext(): string | undefined {
-    for (const [clientId, queue] of this.queues) {
-      const jobId = queue.shift();
-      this.queues.delete(clientId);
-      if (queue.length > 0) this.queues.set(clientId, queue); // to the back of the line
-      if (jobId !== undefined) return jobId;
+    let next: string | undefined;
+    for (const clientId of this.queues.keys()) {
+      if (next === undefined || (this.served.get(clientId) ?? -1) < (this.served.get(next) ?? -1)) {
+        next = clientId;
+      }
     }
-    return undefined;
+    if (next === undefined) return undefined;
+    const queue = this.queues.get(next)!;
+    const jobId = queue.shift();
+    if (queue.length === 0) this.queues.delete(next);
+    this.served.set(next, ++this.turn);
+    return jobId;
   }
 
   private pump(): void {
