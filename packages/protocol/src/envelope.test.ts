@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  ID_MAX_LENGTH,
+  NONCE_PATTERN,
+  newNonce,
+  newRequestId,
+  PROTOCOL_VERSION,
+  RESPONSE_STATUSES,
+  requestEnvelopeSchema,
+  responseEnvelopeSchema,
+} from './envelope.ts';
+
+interface Vector {
+  envelope: Record<string, unknown>;
+  signature: string;
+}
+const VECTORS = JSON.parse(
+  readFileSync(
+    new URL('../../../../shared/vectors/signing/envelopes.json', import.meta.url),
+    'utf8',
+  ),
+) as { requests: Vector[]; responses: Vector[] };
+
+const signedRequests: Array<Record<string, unknown> & { signature: string }> = VECTORS.requests.map(
+  (v) => ({ ...v.envelope, signature: v.signature }),
+);
+const signedResponses: Array<Record<string, unknown> & { signature: string }> =
+  VECTORS.responses.map((v) => ({ ...v.envelope, signature: v.signature }));
+const REQUEST = signedRequests[0]!;
+const RESPONSE = signedResponses[0]!;
+
+function request(overrides: Record<string, unknown>): Record<string, unknown> {
+  return { ...REQUEST, ...overrides };
+}
+
+const accepts = (value: unknown) => requestEnvelopeSchema.safeParse(value).success;
+
+describe('requestEnvelopeSchema (DESIGN 1.1)', () => {
+  it('accepts every signed request vector, unchanged', () => {
+    for (const envelope of signedRequests) {
+      const parsed = requestEnvelopeSchema.safeParse(envelope);
+      expect(parsed.success).toBe(true);
+      expect(parsed.data).toEqual(envelope);
+    }
+  });
+
+  it('is strict: an unknown field is rejected, at the top level', () => {
+    expect(accepts(request({ extra: 1 }))).toBe(false);
+    expect(accepts(request({ Signature: REQUEST.signature }))).toBe(false);
+    const issues = requestEnvelopeSchema.safeParse(request({ extra: 1 })).error?.issues ?? [];
+    expect(issues.map((i) => i.code)).toContain('unrecognized_keys');
+  });
+
+  it('requires every field except kid', () => {
+    const withKid = signedRequests.find((e) => 'kid' in e)!;
+    expect(Object.keys(withKid)).toHaveLength(10);
+    for (const field of Object.keys(withKid)) {
+      const { [field]: _removed, ...rest } = withKid;
+      expect(accepts(rest), field).toBe(field === 'kid');
+    }
+    expect(accepts(request({ kid: 'k1' }))).toBe(true);
+    expect(accepts(request({ kid: '' }))).toBe(false);
+    expect(accepts(request({ kid: null }))).toBe(false);
+  });
+
+  it('nonce: 16-128 characters of [A-Za-z0-9_-]', () => {
+    const ok = 'aZ09_-'.repeat(30);
+    expect(accepts(request({ nonce: ok.slice(0, 16) }))).toBe(true);
+    expect(accepts(request({ nonce: ok.slice(0, 15) }))).toBe(false);
+    expect(accepts(request({ nonce: ok.slice(0, 128) }))).toBe(true);
+    expect(accepts(request({ nonce: ok.slice(0, 129) }))).toBe(false);
+    expect(accepts(request({ nonce: '' }))).toBe(false);
+    for (const bad of ['+', '/', '=', ' ', '.', 'é', '\n']) {
+      expect(accepts(request({ nonce: `${'a'.repeat(16)}${bad}` })), bad).toBe(false);
+      expect(accepts(request({ nonce: `${bad}${'a'.repeat(16)}` })), bad).toBe(false);
+    }
+    expect(accepts(request({ nonce: 1234567890123456 }))).toBe(false);
+  });
+
+  it(`request_id and client_id: 1-${ID_MAX_LENGTH} characters`, () => {
+    expect(ID_MAX_LENGTH).toBe(128);
+    for (const field of ['request_id', 'client_id']) {
+      expect(accepts(request({ [field]: '' })), field).toBe(false);
+      expect(accepts(request({ [field]: 'x' })), field).toBe(true);
+      expect(accepts(request({ [field]: 'x'.repeat(128) })), field).toBe(true);
+      expect(accepts(request({ [field]: 'x'.repeat(129) })), field).toBe(false);
+      expect(accepts(request({ [field]: 7 })), field).toBe(false);
+    }
+  });
+
+  it('args must be a JSON object', () => {
+    expect(accepts(request({ args: {} }))).toBe(true);
+    expect(accepts(request({ args: { nested: { deep: [1, 'x', null] } } }))).toBe(true);
+    for (const bad of [[], [1], null, 'x', 1, true, undefined]) {
+      expect(accepts(request({ args: bad })), JSON.stringify(bad)).toBe(false);
+    }
+  });
+
+  it('signature must be 64 lowercase hex characters', () => {
+    const sig = REQUEST.signature;
+    expect(accepts(request({ signature: sig }))).toBe(true);
+    for (const bad of [
+      sig.toUpperCase(),
+      sig.replace(/[a-f]/, (c) => c.toUpperCase()),
+      sig.slice(0, 63),
+      `${sig}0`,
+      `${sig.slice(0, 63)}g`,
+      '',
+      ` ${sig.slice(1)}`,
+    ]) {
+      expect(bad).not.toBe(sig);
+      expect(accepts(request({ signature: bad })), bad).toBe(false);
+    }
+  });
+
+  it('ts_ms must be an integer', () => {
+    expect(accepts(request({ ts_ms: 0 }))).toBe(true);
+    for (const bad of [1.5, '1763900000000', null, Number.NaN]) {
+      expect(accepts(request({ ts_ms: bad })), String(bad)).toBe(false);
+    }
+  });
+
+  it('keeps any v string (told apart later as UNSUPPORTED_VERSION), but bounded', () => {
+    expect(accepts(request({ v: 'mcp/9.9' }))).toBe(true);
+    expect(accepts(request({ v: 'x'.repeat(33) }))).toBe(false);
+    expect(accepts(request({ v: 1 }))).toBe(false);
+  });
+
+  it('rejects non-objects', () => {
+    for (const bad of [null, [], 'x', [REQUEST]]) expect(accepts(bad)).toBe(false);
+  });
+});
+
+describe('responseEnvelopeSchema (DESIGN 1.2)', () => {
+  const acceptsResponse = (value: unknown) => responseEnvelopeSchema.safeParse(value).success;
+
+  it('accepts every signed response vector', () => {
+    for (const envelope of signedResponses) expect(acceptsResponse(envelope)).toBe(true);
+  });
+
+  it('is strict and pins v', () => {
+    expect(acceptsResponse({ ...RESPONSE, extra: 1 })).toBe(false);
+    expect(acceptsResponse({ ...RESPONSE, v: 'mcp/0.2' })).toBe(false);
+    expect(PROTOCOL_VERSION).toBe('mcp/0.1');
+  });
+
+  it('result and error are always present (possibly null)', () => {
+    for (const field of ['result', 'error']) {
+      const { [field]: _removed, ...rest } = RESPONSE;
+      expect(acceptsResponse(rest), field).toBe(false);
+      expect(acceptsResponse({ ...RESPONSE, [field]: null }), field).toBe(true);
+    }
+    expect(acceptsResponse({ ...RESPONSE, result: [] })).toBe(false);
+    expect(acceptsResponse({ ...RESPONSE, error: { code: 'X', message: 'm', extra: 1 } })).toBe(
+      false,
+    );
+    expect(acceptsResponse({ ...RESPONSE, error: { code: 'X', message: 'm', details: [1] } })).toBe(
+      true,
+    );
+  });
+
+  it('status is one of the seven statuses', () => {
+    expect([...RESPONSE_STATUSES]).toEqual([
+      'ok',
+      'accepted',
+      'queued',
+      'running',
+      'done',
+      'error',
+      'cancelled',
+    ]);
+    for (const status of RESPONSE_STATUSES) {
+      expect(acceptsResponse({ ...RESPONSE, status }), status).toBe(true);
+    }
+    expect(acceptsResponse({ ...RESPONSE, status: 'failed' })).toBe(false);
+  });
+
+  it('signature must be 64 lowercase hex characters', () => {
+    expect(acceptsResponse({ ...RESPONSE, signature: RESPONSE.signature.toUpperCase() })).toBe(
+      false,
+    );
+    expect(acceptsResponse({ ...RESPONSE, signature: RESPONSE.signature.slice(1) })).toBe(false);
+  });
+});
+
+describe('newNonce / newRequestId', () => {
+  it('newNonce matches NONCE_PATTERN and the request schema', () => {
+    for (let i = 0; i < 100; i++) {
+      const nonce = newNonce();
+      expect(nonce).toMatch(NONCE_PATTERN);
+      expect(nonce).toHaveLength(22);
+      expect(accepts(request({ nonce }))).toBe(true);
+    }
+  });
+
+  it('NONCE_PATTERN is anchored at both ends', () => {
+    expect(NONCE_PATTERN.test('a'.repeat(16))).toBe(true);
+    expect(NONCE_PATTERN.test(`+${'a'.repeat(16)}`)).toBe(false);
+    expect(NONCE_PATTERN.test(`${'a'.repeat(16)}+`)).toBe(false);
+  });
+
+  it('newNonce is unique over 1000 calls', () => {
+    const nonces = new Set(Array.from({ length: 1000 }, () => newNonce()));
+    expect(nonces.size).toBe(1000);
+  });
+
+  it('newRequestId is a valid, unique request_id', () => {
+    const ids = new Set(Array.from({ length: 100 }, () => newRequestId()));
+    expect(ids.size).toBe(100);
+    for (const id of ids) expect(accepts(request({ request_id: id }))).toBe(true);
+  });
+});
