@@ -2,15 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tools } from '@signet/contracts';
 import {
+  type Backend,
   type LocalStore,
   MemoryStore,
   type RunningSignetServer,
+  redisBackend,
   SqliteStore,
   startSignetServer,
   watchKeyring,
 } from '@signet/server';
 import type { Logger } from 'pino';
-import { type Config, ConfigError, type StoreConfig } from './config.ts';
+import { type Config, ConfigError } from './config.ts';
 import { createHandlers } from './tools/index.ts';
 
 export type AppServer = RunningSignetServer<typeof tools> & {
@@ -18,14 +20,19 @@ export type AppServer = RunningSignetServer<typeof tools> & {
   reloadKeyring(): boolean;
 };
 
-export function openStore(store: StoreConfig): LocalStore {
+export function openStore(config: Pick<Config, 'store' | 'role' | 'lockMs'>): LocalStore | Backend {
+  const { store } = config;
   switch (store.kind) {
     case 'memory':
       return new MemoryStore();
     case 'sqlite':
       return openSqlite(store.path);
     case 'redis':
-      throw new ConfigError('redis stores are not supported by this build yet');
+      return redisBackend({
+        url: store.url,
+        runHandlers: config.role === 'all',
+        lockMs: config.lockMs,
+      });
   }
 }
 
@@ -45,9 +52,9 @@ function openSqlite(path: string): LocalStore {
 /** Starts the Signet server that `pnpm serve` runs. */
 export async function startApp(config: Config, logger: Logger): Promise<AppServer> {
   const keyring = watchKeyring(config.keyringPath, { logger });
-  let store: LocalStore | undefined;
+  let store: LocalStore | Backend | undefined;
   try {
-    store = openStore(config.store);
+    store = openStore(config);
     const server = await startSignetServer({
       contracts: tools,
       handlers: createHandlers(config),
@@ -72,7 +79,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
     };
   } catch (error) {
     keyring.close();
-    store?.close();
+    if (store && 'claim' in store) store.close();
     throw error;
   }
 }

@@ -1,9 +1,11 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { generateKeyringFile, KeyringError } from '@signet/server';
+import { tools } from '@signet/contracts';
+import { generateKeyringFile, KeyringError, redactUrl, startSignetWorker } from '@signet/server';
 import pino from 'pino';
 import { startApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { createHandlers } from './tools/index.ts';
 
 const USAGE = `usage: signet <command>
   serve    run the server (configured by SIGNET_* variables; see README)
@@ -50,12 +52,43 @@ async function serve(): Promise<void> {
     `signet: listening on ${server.url} (store ${config.store.kind}, role ${config.role})`,
   );
 
+  process.on('SIGHUP', () => server.reloadKeyring());
+  onShutdown(config.graceMs, logger, (graceMs) => server.close({ graceMs }));
+}
+
+async function worker(): Promise<void> {
+  const config = loadConfig();
+  if (config.store.kind !== 'redis') {
+    fail('`worker` takes jobs from a shared Redis: set SIGNET_STORE=redis://host:port');
+  }
+  const logger = pino({ level: config.logLevel }, pino.destination(2));
+  const running = await startSignetWorker({
+    contracts: tools,
+    handlers: createHandlers(config),
+    url: config.store.url,
+    logger,
+    concurrency: config.concurrency,
+    retentionMs: config.retentionMs,
+    lockMs: config.lockMs,
+  });
+  console.log(
+    `signet: worker ready (queue on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
+  );
+  onShutdown(config.graceMs, logger, (graceMs) => running.close({ graceMs }));
+}
+
+/** SIGINT / SIGTERM: stop taking work, let running jobs finish within the grace period, exit. */
+function onShutdown(
+  graceMs: number,
+  logger: pino.Logger,
+  close: (graceMs: number) => Promise<void>,
+) {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`signet: ${signal}, shutting down (grace ${config.graceMs} ms)`);
-    server.close({ graceMs: config.graceMs }).then(
+    console.log(`signet: ${signal}, shutting down (grace ${graceMs} ms)`);
+    close(graceMs).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -63,7 +96,6 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.on('SIGHUP', () => server.reloadKeyring());
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
@@ -76,9 +108,7 @@ async function main(): Promise<void> {
     case 'keygen':
       return keygen(args);
     case 'worker':
-      return fail(
-        '`worker` runs job handlers for a Redis store, which this build does not have yet',
-      );
+      return worker();
     default:
       fail(USAGE);
   }
@@ -86,6 +116,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof KeyringError) fail(error.message);
+  if (error instanceof Error && /Redis|database/.test(error.message)) fail(error.message);
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     fail(`cannot listen: ${code} (${(error as Error).message})`);

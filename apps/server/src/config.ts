@@ -21,6 +21,8 @@ export interface Config {
   concurrency: number;
   retentionMs: number;
   graceMs: number;
+  /** With Redis: how soon a dead worker's job is noticed (BullMQ's lock duration). */
+  lockMs: number;
   /** Calls per second per client, sustained and burst; undefined = unlimited. */
   rateLimit: { perSecond: number; burst: number } | undefined;
   logLevel: string;
@@ -70,11 +72,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (role !== 'all' && role !== 'api') {
     throw new ConfigError(`SIGNET_ROLE must be "all" or "api", not "${role}"`);
   }
+  const store = parseStore(env.SIGNET_STORE || DEFAULT_STORE);
+  if (role === 'api' && store.kind !== 'redis') {
+    throw new ConfigError(
+      'SIGNET_ROLE=api leaves jobs to workers, which need a shared redis:// store (SIGNET_STORE)',
+    );
+  }
   return {
     host: env.SIGNET_HOST || '127.0.0.1',
     port: integer(env, 'SIGNET_PORT', 8787, 0, 65535),
     keyringPath: env.SIGNET_KEYRING || '.signet/keyring.json',
-    store: parseStore(env.SIGNET_STORE || DEFAULT_STORE),
+    store,
     role,
     windowMs: integer(env, 'SIGNET_WINDOW_MS', DEFAULT_WINDOW_MS, 1_000, 86_400_000),
     maxBodyBytes: integer(
@@ -87,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     concurrency: integer(env, 'SIGNET_CONCURRENCY', 4, 1, 1_000),
     retentionMs: integer(env, 'SIGNET_RETENTION_MS', 3_600_000, 1_000, 30 * 86_400_000),
     graceMs: integer(env, 'SIGNET_GRACE_MS', 10_000, 0, 600_000),
+    lockMs: integer(env, 'SIGNET_LOCK_MS', 10_000, 1_000, 600_000),
     rateLimit: rateLimit(env),
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };

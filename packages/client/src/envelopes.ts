@@ -82,3 +82,22 @@ export function verifyResponse(
   }
   return envelope;
 }
+
+/**
+ * A signed refusal (the `error.data` of a failed call): its envelope must pass `verifyResponse`
+ * and agree with the unsigned `reason` beside it, which is what callers read.
+ */
+export function verifyRefusal(
+  credentials: SignetCredentials,
+  request: RequestEnvelope,
+  data: { reason?: unknown; envelope?: unknown },
+): ResponseEnvelope {
+  const envelope = verifyResponse(credentials, request, data.envelope);
+  if (envelope.ok || envelope.error === null || envelope.error.code !== data.reason) {
+    throw new SignetResponseError(
+      'BAD_RESPONSE_ENVELOPE',
+      'the refusal does not agree with its signed envelope',
+    );
+  }
+  return envelope;
+}

@@ -10,7 +10,7 @@ import { type Operation, TRPCClientError, type TRPCLink } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { type Observer, observable } from '@trpc/server/observable';
 import { EventSource } from 'eventsource';
-import { type SignetCredentials, signRequest, verifyResponse } from './envelopes.ts';
+import { type SignetCredentials, signRequest, verifyRefusal, verifyResponse } from './envelopes.ts';
 import { SignetResponseError } from './errors.ts';
 
 export interface SignetLinkOptions extends SignetCredentials {
@@ -80,7 +80,7 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
                 // A signed refusal: it must prove itself like any response.
                 let envelope: ResponseEnvelope;
                 try {
-                  envelope = verifyResponse(opts, request, data.envelope);
+                  envelope = verifyRefusal(opts, request, data);
                 } catch (problem) {
                   observer.error(responseError(problem as SignetResponseError));
                   return;
@@ -179,10 +179,10 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
             const error = TRPCClientError.from({
               error: shape,
             } as object) as TRPCClientError<TRouter>;
-            const signed = (shape as { data?: { envelope?: unknown } }).data?.envelope;
-            if (signed !== undefined) {
+            const data = (shape as { data?: { reason?: unknown; envelope?: unknown } }).data;
+            if (data?.envelope !== undefined) {
               try {
-                verifyResponse(opts, request, signed);
+                verifyRefusal(opts, request, data);
               } catch (problem) {
                 fail(responseError(problem as SignetResponseError));
                 return;

@@ -136,7 +136,14 @@ export function createSignetRequestHandler(opts: {
       sendError(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined);
       return;
     }
-    const path = decodeURIComponent(pathname.slice(TRPC_PREFIX.length));
+    let path: string;
+    try {
+      path = decodeURIComponent(pathname.slice(TRPC_PREFIX.length));
+    } catch {
+      // A malformed %-escape names no tool; thrown here it would take the process down.
+      sendError(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined);
+      return;
+    }
     if (path.includes(',') || (queryAt !== -1 && /[?&]batch=/.test(url))) {
       sendError(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined);
       return;

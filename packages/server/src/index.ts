@@ -1,3 +1,4 @@
+export * from './backend.ts';
 export * from './errors.ts';
 export * from './http.ts';
 export * from './jobs/local-engine.ts';
@@ -6,6 +7,10 @@ export * from './jobs/types.ts';
 export * from './keyring.ts';
 export * from './keyring-watcher.ts';
 export * from './rate-limit.ts';
+export * from './redis/backend.ts';
+export { redactUrl } from './redis/connection.ts';
+export * from './redis/job-engine.ts';
+export * from './redis/nonce-store.ts';
 export * from './router.ts';
 export * from './server.ts';
 export * from './services.ts';

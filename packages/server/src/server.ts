@@ -2,22 +2,22 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
+import type { Backend, RunningBackend } from './backend.ts';
 import { createSignetRequestHandler } from './http.ts';
 import { LocalJobEngine } from './jobs/local-engine.ts';
-import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type Handlers, jobDefinitions, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
-import type { LocalStore, NonceStore } from './stores/types.ts';
+import type { LocalStore } from './stores/types.ts';
 
 export interface SignetServerOptions<C extends ContractSet> {
   contracts: C;
   handlers: Handlers<C>;
   /** The keyring in force; called on every request, so a reload takes effect at once. */
   keyring: () => Keyring;
-  /** The embedded store (nonces and jobs), or separate ones for a distributed setup. */
-  store: LocalStore | { nonces: NonceStore; jobs: JobEngine; close(): Promise<void> | void };
+  /** The embedded store (nonces and jobs in this process), or a shared backend such as Redis. */
+  store: LocalStore | Backend;
   logger: Logger;
   host?: string;
   port?: number;
@@ -48,18 +48,30 @@ export async function startSignetServer<C extends ContractSet>(
   opts: SignetServerOptions<C>,
 ): Promise<RunningSignetServer<C>> {
   const now = opts.now ?? Date.now;
+  const definitions = jobDefinitions(opts.contracts, opts.handlers);
   const embedded = 'claim' in opts.store ? opts.store : undefined;
-  const nonces = embedded ?? (opts.store as { nonces: NonceStore }).nonces;
-  const jobs: JobEngine = embedded
-    ? new LocalJobEngine({
-        store: embedded,
-        definitions: jobDefinitions(opts.contracts, opts.handlers),
+  const backend: RunningBackend = embedded
+    ? {
+        description: embedded.description,
+        nonces: embedded,
+        jobs: new LocalJobEngine({
+          store: embedded,
+          definitions,
+          logger: opts.logger,
+          concurrency: opts.concurrency,
+          retentionMs: opts.retentionMs,
+          now,
+        }),
+        close: async () => embedded.close(),
+      }
+    : await (opts.store as Backend).open({
+        definitions,
         logger: opts.logger,
         concurrency: opts.concurrency,
         retentionMs: opts.retentionMs,
         now,
-      })
-    : (opts.store as { jobs: JobEngine }).jobs;
+      });
+  const { nonces, jobs } = backend;
 
   const services: SignetServices = {
     keyring: opts.keyring,
@@ -88,13 +100,20 @@ export async function startSignetServer<C extends ContractSet>(
     : undefined;
   pruner?.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      http.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+        http.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    clearInterval(pruner);
+    await jobs.close({ graceMs: 0 });
+    await backend.close();
+    throw error;
+  }
   const { port, address } = http.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
 
@@ -113,7 +132,7 @@ export async function startSignetServer<C extends ContractSet>(
         await jobs.close(closeOpts);
         http.closeAllConnections();
         await stopped;
-        await opts.store.close();
+        await backend.close();
       })();
       return closing;
     },

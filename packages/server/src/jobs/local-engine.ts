@@ -40,7 +40,7 @@ export function recordToState(record: JobRecord): JobState {
 
 const MAX_PROGRESS_MESSAGE = 1000;
 
-function checkProgress(progress: JobProgress): JobProgress {
+export function checkProgress(progress: JobProgress): JobProgress {
   const { current, total, message } = progress;
   if (!Number.isFinite(current) || (total !== undefined && !Number.isFinite(total))) {
     throw new TypeError('progress.current and progress.total must be finite numbers');

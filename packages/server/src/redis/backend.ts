@@ -1,0 +1,85 @@
+import type { ContractSet } from '@signet/contracts';
+import type { Logger } from 'pino';
+import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
+import type { JobDefinition } from '../jobs/types.ts';
+import { type Handlers, jobDefinitions } from '../router.ts';
+import { connected, failFastRedis, redactUrl } from './connection.ts';
+import { BullJobEngine } from './job-engine.ts';
+import { RedisNonceStore } from './nonce-store.ts';
+
+export interface RedisBackendOptions {
+  /** `redis://host:port[/db]` */
+  url: string;
+  /** Run job handlers in this process too (`SIGNET_ROLE=all`), or leave them to workers. */
+  runHandlers: boolean;
+  /** How soon a dead worker's job is noticed, in ms (default 10 000). */
+  lockMs?: number;
+}
+
+async function open(
+  opts: RedisBackendOptions,
+  definitions: ReadonlyMap<string, JobDefinition>,
+  ctx: Omit<BackendContext, 'definitions'>,
+): Promise<RunningBackend & { jobs: BullJobEngine }> {
+  const redis = failFastRedis(opts.url);
+  redis.on('error', () => {}); // reported per call as STORE_UNAVAILABLE
+  try {
+    await connected(redis, opts.url);
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  const jobs = new BullJobEngine({
+    url: opts.url,
+    redis,
+    definitions,
+    logger: ctx.logger,
+    runHandlers: opts.runHandlers,
+    concurrency: ctx.concurrency,
+    retentionMs: ctx.retentionMs,
+    lockMs: opts.lockMs,
+    now: ctx.now,
+  });
+  await jobs.ready();
+  return {
+    description: `redis:${redactUrl(opts.url)}`,
+    nonces: new RedisNonceStore(redis, 'signet', ctx.now),
+    jobs,
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+}
+
+/** Nonces in Redis, jobs on BullMQ: any number of API servers and workers share one Redis. */
+export function redisBackend(opts: RedisBackendOptions): Backend {
+  return { open: (ctx) => open(opts, ctx.definitions, ctx) };
+}
+
+/** `pnpm worker`: job handlers only, taking jobs from the shared queue. */
+export async function startSignetWorker<C extends ContractSet>(opts: {
+  contracts: C;
+  handlers: Handlers<C>;
+  url: string;
+  logger: Logger;
+  concurrency?: number;
+  retentionMs?: number;
+  lockMs?: number;
+}): Promise<{ close(opts?: { graceMs?: number }): Promise<void> }> {
+  const backend = await open(
+    { url: opts.url, runHandlers: true, lockMs: opts.lockMs },
+    jobDefinitions(opts.contracts, opts.handlers),
+    {
+      logger: opts.logger,
+      concurrency: opts.concurrency,
+      retentionMs: opts.retentionMs,
+      now: Date.now,
+    },
+  );
+  return {
+    close: async (closeOpts) => {
+      await backend.jobs.close(closeOpts);
+      await backend.close();
+    },
+  };
+}

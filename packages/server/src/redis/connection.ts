@@ -1,0 +1,56 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * A connection for request-path commands: when Redis is unreachable, commands fail at once (no
+ * offline queue, no retries), so callers get 503 STORE_UNAVAILABLE instead of hanging.
+ * It reconnects by itself in the background.
+ */
+export function failFastRedis(url: string): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+    lazyConnect: false,
+  } satisfies RedisOptions);
+}
+
+/** A connection for BullMQ workers and event listeners, which block and must not give up. */
+export function blockingRedis(url: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  });
+}
+
+/** Waits (bounded) until a connection is ready, so start-up fails with a clear reason. */
+export async function connected(redis: Redis, url: string, timeoutMs = 5_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`cannot reach Redis at ${redactUrl(url)}`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}
+
+/** A Redis URL without its password, fit for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'redis://…';
+  }
+}

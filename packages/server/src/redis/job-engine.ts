@@ -1,0 +1,450 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter, on } from 'node:events';
+import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
+import { type Job, Queue, QueueEvents, QueueEventsProducer, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { SignetError, StoreUnavailableError } from '../errors.ts';
+import { checkProgress, recordToState } from '../jobs/local-engine.ts';
+import { safeToolMessage } from '../jobs/tool-error.ts';
+import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from '../jobs/types.ts';
+import type { JobPatch, JobRecord } from '../stores/types.ts';
+import { blockingRedis } from './connection.ts';
+
+export interface BullJobEngineOptions {
+  url: string;
+  /** The request-path connection (fail-fast). */
+  redis: Redis;
+  definitions: ReadonlyMap<string, JobDefinition>;
+  logger: Logger;
+  /** Run job handlers in this process (a worker), or only enqueue and answer (an API server). */
+  runHandlers: boolean;
+  concurrency?: number;
+  retentionMs?: number;
+  /** How soon a dead worker's job is noticed (BullMQ lock duration; default 10 s). */
+  lockMs?: number;
+  queueName?: string;
+  prefix?: string;
+  now?: () => number;
+}
+
+const CHANGE_EVENT = 'signet-change';
+/** How long an unfinished job's state is kept, at most. */
+const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * Writes a new version of a job record if nobody wrote one since `expected` was read: job state
+ * is changed by API servers (cancel) and workers (progress, result) at once.
+ */
+const WRITE_IF_SEQ = `
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if seq ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'record', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1`;
+
+/** Creates a job record unless the key exists. */
+const CREATE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'record', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`;
+
+/**
+ * Jobs on Redis and BullMQ, with the semantics of the embedded engine. BullMQ queues, delivers
+ * and locks jobs and notices dead workers; the Signet view of each job (status, progress,
+ * output, the watch cursor) is a record in Redis with one entry per change, and every change is
+ * announced through BullMQ's QueueEvents, which watch_job follows.
+ */
+export class BullJobEngine implements JobEngine {
+  private readonly redis: Redis;
+  private readonly definitions: ReadonlyMap<string, JobDefinition>;
+  private readonly logger: Logger;
+  private readonly retentionMs: number;
+  private readonly now: () => number;
+  private readonly prefix: string;
+  private readonly queue: Queue;
+  private readonly producer: QueueEventsProducer;
+  private readonly events: QueueEvents;
+  private readonly worker: Worker | undefined;
+  private readonly changes = new EventEmitter();
+  /** Progress writes of each running job, kept in order. */
+  private readonly writes = new Map<string, Promise<unknown>>();
+
+  constructor(opts: BullJobEngineOptions) {
+    this.redis = opts.redis;
+    this.definitions = opts.definitions;
+    this.logger = opts.logger;
+    this.retentionMs = opts.retentionMs ?? 3_600_000;
+    this.now = opts.now ?? Date.now;
+    this.prefix = opts.prefix ?? 'signet';
+    const name = opts.queueName ?? 'signet-jobs';
+    this.changes.setMaxListeners(0);
+    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: 2, lua: WRITE_IF_SEQ });
+    this.redis.defineCommand('signetCreate', { numberOfKeys: 2, lua: CREATE });
+
+    this.queue = new Queue(name, { connection: this.redis, prefix: 'bull' });
+    this.queue.on('error', (error) => this.logger.warn({ err: error }, 'queue error'));
+    this.producer = new QueueEventsProducer(name, { connection: this.redis, prefix: 'bull' });
+    this.events = new QueueEvents(name, { connection: blockingRedis(opts.url), prefix: 'bull' });
+    this.events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
+    this.events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
+      this.changes.emit(args.jobId);
+      if ((args as { status?: string }).status === 'cancelled') this.worker?.cancelJob(args.jobId);
+    });
+    // BullMQ fails a job whose worker died more often than it allows: never silently lost.
+    this.events.on('failed', ({ jobId }) => {
+      void this.interrupt(jobId, 'the worker running the job stopped').catch(() => {});
+    });
+
+    if (opts.runHandlers) {
+      const lockMs = opts.lockMs ?? 10_000;
+      this.worker = new Worker(name, (job, _token, signal) => this.process(job, signal), {
+        connection: blockingRedis(opts.url),
+        prefix: 'bull',
+        concurrency: opts.concurrency ?? 4,
+        lockDuration: lockMs,
+        stalledInterval: lockMs,
+        maxStalledCount: 1,
+        removeOnComplete: { age: Math.ceil(this.retentionMs / 1000) },
+        removeOnFail: { age: Math.ceil(this.retentionMs / 1000) },
+      });
+      this.worker.on('error', (error) => this.logger.warn({ err: error }, 'worker error'));
+    }
+  }
+
+  /** Resolves once the worker (if any) and the event listener are connected. */
+  async ready(): Promise<void> {
+    await Promise.all([this.events.waitUntilReady(), this.worker?.waitUntilReady()]);
+  }
+
+  async start(request: StartJobRequest): Promise<{ jobId: string }> {
+    const definition = this.definitions.get(request.tool);
+    if (!definition) throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
+    return this.guard(async () => {
+      const jobId = randomUUID();
+      const requestKey = `${this.prefix}:request:${request.clientId.length}:${request.clientId}:${request.requestId}`;
+      const claim = JSON.stringify({ jobId, argsHash: request.argsHash, tool: request.tool });
+      const set = await this.redis.set(requestKey, claim, 'PX', UNFINISHED_TTL_MS, 'NX');
+      if (set !== 'OK') {
+        const existing = JSON.parse((await this.redis.get(requestKey)) ?? 'null') as {
+          jobId: string;
+          argsHash: string;
+          tool: string;
+        } | null;
+        if (existing && existing.argsHash === request.argsHash && existing.tool === request.tool) {
+          return { jobId: existing.jobId };
+        }
+        throw new SignetError(
+          'REQUEST_ID_REUSED',
+          'this request_id already started a job with other arguments',
+        );
+      }
+      const now = this.now();
+      const record: JobRecord = {
+        id: jobId,
+        clientId: request.clientId,
+        requestId: request.requestId,
+        tool: request.tool,
+        args: request.args,
+        argsHash: request.argsHash,
+        status: 'queued',
+        progress: null,
+        output: null,
+        error: null,
+        seq: 0,
+        attempts: 0,
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: null,
+      };
+      const [jobKey, eventsKey] = this.keys(jobId);
+      await (this.redis as unknown as RedisScripts).signetCreate(
+        jobKey,
+        eventsKey,
+        '0',
+        JSON.stringify(record),
+        String(UNFINISHED_TTL_MS),
+      );
+      await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
+      await this.announce(record);
+      return { jobId };
+    });
+  }
+
+  async get(clientId: string, jobId: string): Promise<JobState | undefined> {
+    return this.guard(async () => {
+      const record = await this.owned(clientId, jobId);
+      return record && recordToState(record);
+    });
+  }
+
+  async cancel(clientId: string, jobId: string): Promise<JobState | undefined> {
+    return this.guard(async () => {
+      const record = await this.owned(clientId, jobId);
+      if (!record) return undefined;
+      if (isTerminal(record.status)) return recordToState(record);
+      const updated = await this.update(jobId, { status: 'cancelled' }, { finish: true });
+      // A worker that has it running aborts it when it hears of the change (see constructor).
+      return updated && recordToState(updated);
+    });
+  }
+
+  async watch(
+    clientId: string,
+    jobId: string,
+    after: string | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<JobUpdate> | undefined> {
+    const record = await this.guard(() => this.owned(clientId, jobId));
+    if (!record) return undefined;
+    return this.updates(record, after, signal);
+  }
+
+  private async *updates(
+    record: JobRecord,
+    after: string | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<JobUpdate> {
+    // Listen before reading, so no change falls between the two.
+    const live = on(this.changes, record.id, { signal });
+    const cursor = after === undefined ? Number.NaN : Number(after);
+    let last: number;
+    if (Number.isInteger(cursor) && cursor >= 0 && cursor <= record.seq) {
+      last = cursor;
+    } else {
+      // No cursor, or one we do not know: start from the current state.
+      const current = (await this.read(record.id)) ?? record;
+      yield { id: String(current.seq), state: recordToState(current) };
+      if (isTerminal(current.status)) return;
+      last = current.seq;
+    }
+    // Changes are read from the job's own log, so announcements that coalesce lose nothing.
+    const catchUp = async function* (engine: BullJobEngine): AsyncGenerator<JobUpdate, boolean> {
+      const missed = await engine.redis.lrange(engine.keys(record.id)[1], last + 1, -1);
+      for (const text of missed) {
+        const event = JSON.parse(text) as JobRecord;
+        if (event.seq <= last) continue;
+        last = event.seq;
+        yield { id: String(event.seq), state: recordToState(event) };
+        if (isTerminal(event.status)) return true;
+      }
+      return false;
+    };
+    try {
+      if (yield* catchUp(this)) return;
+      for await (const _ of live) {
+        if (yield* catchUp(this)) return;
+      }
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    }
+  }
+
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.worker) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = this.worker.close();
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), opts.graceMs ?? 10_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        const active = [...this.writes.keys()];
+        await Promise.all(
+          active.map((id) =>
+            this.interrupt(id, 'the worker shut down while the job ran').catch(() => {}),
+          ),
+        );
+        this.worker.cancelAllJobs('worker shutting down');
+        await this.worker.close(true);
+      }
+      await this.worker.disconnect();
+    }
+    await this.events.close();
+    await this.producer.close();
+    await this.queue.close();
+  }
+
+  private async process(job: Job, signal: AbortSignal | undefined): Promise<void> {
+    const jobId = job.id!;
+    const record = await this.read(jobId);
+    if (!record || isTerminal(record.status)) return;
+    const definition = this.definitions.get(record.tool);
+    if (!definition) {
+      await this.update(
+        jobId,
+        {
+          status: 'error',
+          error: { code: 'TOOL_FAILED', message: `no handler for "${record.tool}" here` },
+        },
+        { finish: true },
+      );
+      return;
+    }
+    if (record.status === 'running' && !(definition.contract.retryable && record.attempts < 2)) {
+      // It was running when its worker died, and may not run again.
+      await this.interrupt(jobId, 'the worker running the job stopped');
+      return;
+    }
+    const running = await this.update(jobId, {
+      status: 'running',
+      progress: null,
+      attempts: record.attempts + 1,
+    });
+    if (running?.status !== 'running') return;
+    const controller = new AbortController();
+    signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    this.writes.set(jobId, Promise.resolve());
+    const live = () => !controller.signal.aborted;
+    try {
+      const output = await definition.handler(record.args, {
+        jobId,
+        clientId: record.clientId,
+        signal: controller.signal,
+        attempt: running.attempts,
+        progress: (progress: JobProgress) => {
+          const checked = checkProgress(progress);
+          const previous = this.writes.get(jobId) ?? Promise.resolve();
+          const next = previous
+            .then(() => (live() ? this.update(jobId, { progress: checked }) : undefined))
+            .catch((error: unknown) => this.logger.warn({ err: error, jobId }, 'progress lost'));
+          this.writes.set(jobId, next);
+        },
+      });
+      await this.writes.get(jobId);
+      if (!live()) return;
+      const checked = definition.contract.output.safeParse(output);
+      if (!checked.success) {
+        this.logger.error(
+          { jobId, issues: checked.error.issues },
+          'job output does not match its contract',
+        );
+        await this.update(
+          jobId,
+          {
+            status: 'error',
+            error: { code: 'TOOL_FAILED', message: 'the job produced an invalid output' },
+          },
+          { finish: true },
+        );
+        return;
+      }
+      await this.update(jobId, { status: 'done', output: checked.data }, { finish: true });
+    } catch (error) {
+      await this.writes.get(jobId);
+      if (!live()) return;
+      this.logger.error({ jobId, err: error }, 'job handler failed');
+      await this.update(
+        jobId,
+        {
+          status: 'error',
+          error: { code: 'TOOL_FAILED', message: safeToolMessage(error, 'the job failed') },
+        },
+        { finish: true },
+      );
+    } finally {
+      this.writes.delete(jobId);
+    }
+  }
+
+  private interrupt(jobId: string, message: string) {
+    return this.update(
+      jobId,
+      { status: 'error', error: { code: 'INTERRUPTED', message } },
+      { finish: true },
+    );
+  }
+
+  private keys(jobId: string): [string, string] {
+    return [`${this.prefix}:job:${jobId}`, `${this.prefix}:job:${jobId}:events`];
+  }
+
+  private async read(jobId: string): Promise<JobRecord | undefined> {
+    const text = await this.redis.hget(this.keys(jobId)[0], 'record');
+    return text === null ? undefined : (JSON.parse(text) as JobRecord);
+  }
+
+  private async owned(clientId: string, jobId: string): Promise<JobRecord | undefined> {
+    const record = await this.read(jobId);
+    if (!record || record.clientId !== clientId) return undefined;
+    if (record.finishedAt !== null && record.finishedAt + this.retentionMs <= this.now()) {
+      return undefined;
+    }
+    return record;
+  }
+
+  /**
+   * Applies `patch` unless the job already finished (a finished job never changes), announces the
+   * change, and returns the record as it now is.
+   */
+  private async update(
+    jobId: string,
+    patch: JobPatch,
+    opts: { finish?: boolean } = {},
+  ): Promise<JobRecord | undefined> {
+    const [jobKey, eventsKey] = this.keys(jobId);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.read(jobId);
+      if (!current || isTerminal(current.status)) return current;
+      const now = this.now();
+      const next: JobRecord = {
+        ...current,
+        ...patch,
+        seq: current.seq + 1,
+        updatedAt: now,
+        finishedAt: opts.finish ? now : current.finishedAt,
+      };
+      const ttl = opts.finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS;
+      const written = await (this.redis as unknown as RedisScripts).signetWriteIfSeq(
+        jobKey,
+        eventsKey,
+        String(current.seq),
+        String(next.seq),
+        JSON.stringify(next),
+        String(ttl),
+      );
+      if (written === 1) {
+        if (opts.finish) {
+          const requestKey = `${this.prefix}:request:${next.clientId.length}:${next.clientId}:${next.requestId}`;
+          await this.redis.pexpire(requestKey, ttl);
+        }
+        await this.announce(next);
+        return next;
+      }
+    }
+    throw new Error(`job ${jobId} kept changing under a write`);
+  }
+
+  private async announce(record: JobRecord): Promise<void> {
+    this.changes.emit(record.id);
+    await this.producer.publishEvent({
+      eventName: CHANGE_EVENT,
+      jobId: record.id,
+      seq: String(record.seq),
+      status: record.status,
+    });
+  }
+
+  /** Store failures become 503 STORE_UNAVAILABLE; Signet's own refusals pass through. */
+  private async guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof SignetError) throw error;
+      throw new StoreUnavailableError(error);
+    }
+  }
+}
+
+interface RedisScripts {
+  signetCreate(...args: string[]): Promise<number>;
+  signetWriteIfSeq(...args: string[]): Promise<number>;
+}
