@@ -1,7 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient, JobFailedError, jobHandle, signetReason } from '@signet/client';
+import type { tools } from '@signet/contracts';
 import {
   newNonce,
   newRequestId,
@@ -20,7 +23,10 @@ import {
 } from '@signet/server';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type AppServer, startApp } from './app.ts';
+import { loadConfig } from './config.ts';
 import { HeldJobs, type JobTestTools, jobTestHandlers, jobTestTools } from './testing/job-tools.ts';
+import { eventually } from './testing/processes.ts';
 
 const keyringFile = generateKeyringFile({ serverId: 'jobs-server', clientIds: ['alice', 'bob'] });
 const keyring = new Keyring(keyringFile);
@@ -250,6 +256,118 @@ describe('jobs over HTTP', () => {
       expect(store.listByStatus(['queued', 'running'])).toEqual([]);
     } finally {
       store.close();
+    }
+  });
+});
+
+describe('jobs of the shipped tools', () => {
+  const appKeyring = generateKeyringFile({ serverId: 'mcp-server-001', clientIds: ['client-001'] });
+  const me = { clientId: 'client-001', key: appKeyring.clients[0]!.keys[0]! };
+  let app: AppServer | undefined;
+  afterEach(async () => {
+    await app?.close({ graceMs: 0 });
+    app = undefined;
+  });
+
+  async function startShipped(env: Record<string, string> = {}) {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-app-jobs-'));
+    writeFileSync(join(dir, 'keyring.json'), JSON.stringify(appKeyring));
+    app = await startApp(
+      loadConfig({
+        SIGNET_PORT: '0',
+        SIGNET_KEYRING: join(dir, 'keyring.json'),
+        SIGNET_STORE: `sqlite:${join(dir, 'signet.db')}`,
+        ...env,
+      }),
+      pino({ level: 'silent' }),
+    );
+    return createSignetClient<SignetRouter<typeof tools>>({
+      url: app.url,
+      serverId: 'mcp-server-001',
+      ...me,
+    });
+  }
+
+  it('cancelling a running 20 s start_long_task ends it within a second', async () => {
+    // One handler at a time: the queued job can only start once the cancelled handler has
+    // seen the abort and returned.
+    const client = await startShipped({ SIGNET_CONCURRENCY: '1' });
+    const long = jobHandle(
+      client,
+      await client.start_long_task.mutate({ seconds: 20, payload: {} }),
+    );
+    const next = jobHandle(
+      client,
+      await client.start_long_task.mutate({ seconds: 1, payload: { n: 2 } }),
+    );
+    await eventually(async () => ((await long.poll()).status === 'running' ? true : undefined));
+    expect((await next.poll()).status).toBe('queued');
+    const cancelledAt = Date.now();
+    expect((await long.cancel()).status).toBe('cancelled');
+    await eventually(
+      async () => ((await next.poll()).status !== 'queued' ? true : undefined),
+      1_000,
+    );
+    expect(Date.now() - cancelledAt).toBeLessThan(1_000);
+    expect((await long.poll()).status).toBe('cancelled');
+    expect(await next.result()).toEqual({ n: 2 });
+  });
+
+  it('a dropped watch stream resumes after the last event, losing and repeating nothing', async () => {
+    await startShipped();
+    // A proxy that cuts the first watch_job stream right after its second event.
+    const watchInputs: string[] = [];
+    const proxy = createServer((req, res) => {
+      const isWatch = req.url?.startsWith('/trpc/watch_job') ?? false;
+      if (isWatch) watchInputs.push(decodeURIComponent(req.url!.split('input=')[1] ?? ''));
+      const cut = isWatch && watchInputs.length === 1;
+      const upstream = httpRequest(
+        `${app!.url}${req.url}`,
+        { method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          let events = 0;
+          answer.on('data', (chunk: Buffer) => {
+            res.write(chunk);
+            events += (chunk.toString().match(/(^|\n)id: /g) ?? []).length;
+            if (cut && events >= 2) {
+              answer.destroy();
+              res.socket?.destroy();
+            }
+          });
+          answer.on('end', () => res.end());
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const client = createSignetClient<SignetRouter<typeof tools>>({
+        url: `http://127.0.0.1:${port}`,
+        serverId: 'mcp-server-001',
+        ...me,
+      });
+      const job = jobHandle(
+        client,
+        await client.start_long_task.mutate({ seconds: 3, payload: { ok: true } }),
+      );
+      const seen: string[] = [];
+      for await (const state of job.watch()) {
+        seen.push(`${state.status}:${'progress' in state ? state.progress?.current : ''}`);
+      }
+      expect(watchInputs.length).toBeGreaterThanOrEqual(2);
+      const resumed = JSON.parse(watchInputs[1]!) as { nonce: string; args: { after?: string } };
+      const first = JSON.parse(watchInputs[0]!) as { nonce: string };
+      expect(resumed.args.after).toBeDefined();
+      expect(resumed.nonce).not.toBe(first.nonce);
+      expect(seen.at(-1)).toBe('done:');
+      expect(new Set(seen).size).toBe(seen.length); // nothing repeated
+      // nothing lost: every second of progress arrived
+      for (const n of [1, 2, 3]) expect(seen).toContain(`running:${n}`);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });
