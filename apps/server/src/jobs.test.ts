@@ -25,7 +25,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { HeldJobs, type JobTestTools, jobTestHandlers, jobTestTools } from './testing/job-tools.ts';
+import { HeldJobs, type JobTestTools, jobTestHandlers, jobTestTools } from '@signet/server/testing';
 import { eventually } from './testing/processes.ts';
 
 const keyringFile = generateKeyringFile({ serverId: 'jobs-server', clientIds: ['alice', 'bob'] });

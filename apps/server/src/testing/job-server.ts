@@ -4,7 +4,7 @@
 import { appendFileSync } from 'node:fs';
 import { Keyring, SqliteStore, startSignetServer } from '@signet/server';
 import pino from 'pino';
-import { HeldJobs, jobTestHandlers, jobTestTools } from './job-tools.ts';
+import { HeldJobs, jobTestHandlers, jobTestTools } from '@signet/server/testing';
 
 const ledger = process.env.JOB_SERVER_LEDGER!;
 const handlers = jobTestHandlers(new HeldJobs());

@@ -74,6 +74,8 @@ export class BullJobEngine implements JobEngine {
   private readonly changes = new EventEmitter();
   /** Progress writes of each running job, kept in order. */
   private readonly writes = new Map<string, Promise<unknown>>();
+  /** Handlers running in this process, until they return. */
+  private readonly running = new Map<string, Promise<void>>();
 
   constructor(opts: BullJobEngineOptions) {
     this.redis = opts.redis;
@@ -103,7 +105,7 @@ export class BullJobEngine implements JobEngine {
 
     if (opts.runHandlers) {
       const lockMs = opts.lockMs ?? 10_000;
-      this.worker = new Worker(name, (job, _token, signal) => this.process(job, signal), {
+      this.worker = new Worker(name, (job, _token, signal) => this.track(job, signal), {
         connection: blockingRedis(opts.url),
         prefix: 'bull',
         concurrency: opts.concurrency ?? 4,
@@ -247,30 +249,36 @@ export class BullJobEngine implements JobEngine {
 
   async close(opts: { graceMs?: number } = {}): Promise<void> {
     if (this.worker) {
+      // Stop taking jobs, give running ones the grace period, then interrupt the rest.
+      await this.worker.pause(true);
       let timer: NodeJS.Timeout | undefined;
-      const graceful = this.worker.close();
-      const timedOut = await Promise.race([
-        graceful.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), opts.graceMs ?? 10_000);
+      await Promise.race([
+        Promise.all(this.running.values()),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, opts.graceMs ?? 10_000);
         }),
       ]);
       clearTimeout(timer);
-      if (timedOut) {
-        const active = [...this.writes.keys()];
-        await Promise.all(
-          active.map((id) =>
-            this.interrupt(id, 'the worker shut down while the job ran').catch(() => {}),
-          ),
-        );
-        this.worker.cancelAllJobs('worker shutting down');
-        await this.worker.close(true);
+      for (const jobId of this.running.keys()) {
+        await this.interrupt(jobId, 'the worker shut down while the job ran').catch(() => {});
+        this.worker.cancelJob(jobId, 'worker shutting down');
       }
+      await this.worker.close(true);
       await this.worker.disconnect();
     }
     await this.events.close();
     await this.producer.close();
     await this.queue.close();
+  }
+
+  private async track(job: Job, signal: AbortSignal | undefined): Promise<void> {
+    const done = this.process(job, signal);
+    this.running.set(job.id!, done);
+    try {
+      await done;
+    } finally {
+      this.running.delete(job.id!);
+    }
   }
 
   private async process(job: Job, signal: AbortSignal | undefined): Promise<void> {

@@ -2,8 +2,9 @@
 // failures. They run through the same engine and router as the shipped tools.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
-import { type Handlers, ToolError } from '@signet/server';
 import { z } from 'zod';
+import { ToolError } from '../jobs/tool-error.ts';
+import type { Handlers } from '../router.ts';
 
 export const countPrimes = defineJob({
   name: 'count_primes',

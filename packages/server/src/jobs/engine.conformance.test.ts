@@ -1,0 +1,273 @@
+// One suite that every job engine must pass, so that the engines cannot drift apart.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JobState } from '@signet/protocol';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SignetError } from '../errors.ts';
+import { connected, failFastRedis } from '../redis/connection.ts';
+import { BullJobEngine } from '../redis/job-engine.ts';
+import { RedisNonceStore } from '../redis/nonce-store.ts';
+import { jobDefinitions } from '../router.ts';
+import { MemoryStore } from '../stores/memory.ts';
+import { SqliteStore } from '../stores/sqlite.ts';
+import { HeldJobs, jobTestHandlers, jobTestTools } from '../testing/job-tools.ts';
+import { LocalJobEngine } from './local-engine.ts';
+import type { JobDefinition, JobEngine } from './types.ts';
+
+const redisUrl = process.env.SIGNET_TEST_REDIS_URL;
+if (!redisUrl) console.warn('Redis job engine skipped: set SIGNET_TEST_REDIS_URL to run it');
+
+interface EngineOptions {
+  definitions: ReadonlyMap<string, JobDefinition>;
+  concurrency?: number;
+  retentionMs?: number;
+  now?: () => number;
+}
+type Factory = (opts: EngineOptions) => Promise<{ engine: JobEngine; dispose(): Promise<void> }>;
+
+const logger = pino({ level: 'silent' });
+
+const engines: Array<[string, Factory | undefined]> = [
+  [
+    'memory',
+    async (opts) => {
+      const engine = new LocalJobEngine({ store: new MemoryStore(), logger, ...opts });
+      return { engine, dispose: async () => {} };
+    },
+  ],
+  [
+    'sqlite',
+    async (opts) => {
+      const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'signet-engine-')), 'db'));
+      const engine = new LocalJobEngine({ store, logger, ...opts });
+      return { engine, dispose: async () => store.close() };
+    },
+  ],
+  [
+    'redis (BullMQ)',
+    redisUrl
+      ? async (opts) => {
+          const redis = failFastRedis(redisUrl);
+          await connected(redis, redisUrl);
+          const id = randomUUID();
+          const engine = new BullJobEngine({
+            url: redisUrl,
+            redis,
+            logger,
+            runHandlers: true,
+            queueName: `conformance-${id}`,
+            prefix: `signet-test-${id}`,
+            lockMs: 2_000,
+            ...opts,
+          });
+          await engine.ready();
+          return { engine, dispose: async () => redis.disconnect() };
+        }
+      : undefined,
+  ],
+];
+
+describe.each(engines)('job engine: %s', (_name, factory) => {
+  const run = factory ? it : it.skip;
+  let held: HeldJobs;
+  let engine: JobEngine;
+  let dispose: (() => Promise<void>) | undefined;
+  let requests = 0;
+
+  afterEach(async () => {
+    for (const label of held?.started ?? []) held.release(label);
+    await engine?.close({ graceMs: 0 });
+    await dispose?.();
+    dispose = undefined;
+  });
+
+  async function open(opts: Omit<EngineOptions, 'definitions'> = {}) {
+    held = new HeldJobs();
+    const made = await factory!({
+      definitions: jobDefinitions(jobTestTools, jobTestHandlers(held)),
+      ...opts,
+    });
+    engine = made.engine;
+    dispose = made.dispose;
+    return engine;
+  }
+
+  function start(
+    tool: string,
+    args: Record<string, unknown>,
+    clientId = 'alice',
+    requestId?: string,
+  ) {
+    return engine.start({
+      clientId,
+      requestId: requestId ?? `request-${++requests}`,
+      tool,
+      args,
+      argsHash: JSON.stringify(args),
+    });
+  }
+
+  /** Follows a job's watch stream to its end. */
+  async function follow(jobId: string, after?: string, clientId = 'alice') {
+    const updates = await engine.watch(clientId, jobId, after, AbortSignal.timeout(10_000));
+    const seen: Array<{ id: string; state: JobState }> = [];
+    for await (const update of updates!) seen.push(update);
+    return seen;
+  }
+
+  run('runs a job to its output, visible to its owner only', async () => {
+    await open();
+    const { jobId } = await start('count_primes', { below: 1_000, steps: 4 });
+    const seen = await follow(jobId);
+    expect(seen.at(-1)!.state).toEqual({ job_id: jobId, status: 'done', output: { count: 168 } });
+    expect(await engine.get('alice', jobId)).toEqual(seen.at(-1)!.state);
+    expect(await engine.get('bob', jobId)).toBeUndefined();
+    expect(await engine.cancel('bob', jobId)).toBeUndefined();
+    expect(await engine.watch('bob', jobId, undefined, AbortSignal.timeout(1_000))).toBeUndefined();
+  });
+
+  run('starts once per (client, request_id); other args under that id are refused', async () => {
+    await open();
+    const first = await start('held', { label: 'x' }, 'alice', 'same');
+    expect(await start('held', { label: 'x' }, 'alice', 'same')).toEqual(first);
+    const other = await start('held', { label: 'x' }, 'bob', 'same');
+    expect(other.jobId).not.toBe(first.jobId);
+    const refused = await start('held', { label: 'y' }, 'alice', 'same').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SignetError);
+    expect((refused as SignetError).reason).toBe('REQUEST_ID_REUSED');
+  });
+
+  run('shows progress, and cancel reaches the running handler', async () => {
+    await open();
+    const { jobId } = await start('held', { label: 'h' });
+    await held.until(() => held.started.includes('h'));
+    await expect
+      .poll(() => engine.get('alice', jobId), { timeout: 5_000 })
+      .toEqual({
+        job_id: jobId,
+        status: 'running',
+        progress: { current: 1, total: 2, message: 'h halfway' },
+      });
+    expect(await engine.cancel('alice', jobId)).toEqual({ job_id: jobId, status: 'cancelled' });
+    await held.until(() => held.aborted.has('h'));
+    held.release('h');
+    expect((await engine.get('alice', jobId))?.status).toBe('cancelled');
+    expect((await engine.cancel('alice', jobId))?.status).toBe('cancelled');
+  });
+
+  run('a job cancelled while queued never runs', async () => {
+    await open({ concurrency: 1 });
+    await start('held', { label: 'first' });
+    const { jobId } = await start('held', { label: 'second' });
+    await held.until(() => held.started.includes('first'));
+    expect((await engine.cancel('alice', jobId))?.status).toBe('cancelled');
+    held.release('first');
+    const { jobId: third } = await start('held', { label: 'third' });
+    await held.until(() => held.started.includes('third'));
+    expect(held.started).toEqual(['first', 'third']);
+    held.release('third');
+    await follow(third);
+  });
+
+  run('watch sends every change in order, and resumes after a cursor', async () => {
+    await open();
+    const { jobId } = await start('count_primes', { below: 10_000, steps: 5 });
+    const all = await follow(jobId, '0');
+    const ids = all.map((u) => Number(u.id));
+    expect(ids).toEqual(ids.map((_, i) => ids[0]! + i));
+    const progress = all.flatMap((u) =>
+      'progress' in u.state && u.state.progress ? [u.state.progress.current] : [],
+    );
+    expect(progress).toEqual([1, 2, 3, 4, 5]);
+    expect(all.at(-1)!.state.status).toBe('done');
+    const resumed = await follow(jobId, all[2]!.id);
+    expect(resumed).toEqual(all.slice(3));
+    // No cursor: the current state, which is final.
+    expect(await follow(jobId)).toEqual([all.at(-1)]);
+  });
+
+  run('a failing handler ends the job as TOOL_FAILED with a safe message', async () => {
+    await open();
+    const internal = await start('failing', { friendly: false });
+    const friendly = await start('failing', { friendly: true });
+    expect((await follow(internal.jobId)).at(-1)!.state).toEqual({
+      job_id: internal.jobId,
+      status: 'error',
+      error: { code: 'TOOL_FAILED', message: 'the job failed' },
+    });
+    expect((await follow(friendly.jobId)).at(-1)!.state).toMatchObject({
+      error: { code: 'TOOL_FAILED', message: 'the input file was empty' },
+    });
+  });
+
+  run('forgets a finished job after the retention time', async () => {
+    let clock = Date.now();
+    await open({ retentionMs: 60_000, now: () => clock });
+    const { jobId } = await start('count_primes', { below: 10, steps: 1 });
+    await follow(jobId);
+    clock += 59_000;
+    expect((await engine.get('alice', jobId))?.status).toBe('done');
+    clock += 2_000;
+    expect(await engine.get('alice', jobId)).toBeUndefined();
+  });
+
+  run(
+    'on close, lets running jobs finish within the grace period and interrupts the rest',
+    async () => {
+      await open({ concurrency: 2 });
+      const quick = await start('count_primes', { below: 5_000, steps: 50 });
+      const stuck = await start('held', { label: 'stuck' });
+      await held.until(() => held.started.includes('stuck'));
+      const watching = follow(stuck.jobId);
+      await engine.close({ graceMs: 500 });
+      expect(held.aborted.has('stuck')).toBe(true);
+      expect((await watching).at(-1)!.state).toMatchObject({
+        status: 'error',
+        error: { code: 'INTERRUPTED' },
+      });
+      expect((await engine.get('alice', quick.jobId))?.status).toBe('done');
+    },
+  );
+});
+
+describe('Redis in CI', () => {
+  it.runIf(process.env.CI && !redisUrl)('runs the Redis suites (never skipped in CI)', () => {
+    throw new Error('Redis tests must run in CI: set SIGNET_TEST_REDIS_URL');
+  });
+});
+
+describe.skipIf(!redisUrl)('Redis nonce store', () => {
+  it('accepts a nonce once, even among 100 concurrent claims, per client', async () => {
+    const redis = failFastRedis(redisUrl!);
+    try {
+      await connected(redis, redisUrl!);
+      const store = new RedisNonceStore(redis, `signet-test-${randomUUID()}`);
+      const expires = Date.now() + 60_000;
+      const claims = await Promise.all(
+        Array.from({ length: 100 }, () => store.claim('alice', 'nonce-000000000001', expires)),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.claim('bob', 'nonce-000000000001', expires)).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('answers STORE_UNAVAILABLE at once when Redis cannot be reached', async () => {
+    const redis = failFastRedis('redis://127.0.0.1:1');
+    redis.on('error', () => {});
+    try {
+      const started = Date.now();
+      const error = await new RedisNonceStore(redis)
+        .claim('alice', 'nonce-000000000001', Date.now() + 60_000)
+        .catch((e: unknown) => e);
+      expect((error as SignetError).reason).toBe('STORE_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});

@@ -1,0 +1,2 @@
+// Test fixtures shared by the packages' and apps' test suites (not part of the runtime API).
+export * from './job-tools.ts';
