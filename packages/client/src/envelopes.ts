@@ -1,5 +1,4 @@
 import {
-  jsonObject,
   newNonce,
   newRequestId,
   PROTOCOL_VERSION,
@@ -26,8 +25,11 @@ export function signRequest(
   args: unknown,
   opts: { requestId?: string; now: number },
 ): RequestEnvelope {
-  const parsedArgs = jsonObject.safeParse(args ?? {});
-  if (!parsedArgs.success) throw new TypeError(`${tool}: arguments must be a JSON object`);
+  const value = args ?? {};
+  // Checked, not copied: a copy could drop keys (e.g. an own `__proto__`) that the caller sent.
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`${tool}: arguments must be a JSON object`);
+  }
   return sign(
     {
       v: PROTOCOL_VERSION,
@@ -36,7 +38,7 @@ export function signRequest(
       client_id: credentials.clientId,
       server_id: credentials.serverId,
       tool,
-      args: parsedArgs.data,
+      args: value as Record<string, unknown>,
       nonce: newNonce(),
       ...(credentials.key.kid !== undefined ? { kid: credentials.key.kid } : {}),
     },

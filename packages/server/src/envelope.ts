@@ -58,7 +58,10 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
       details: issuesOf(parsed.error),
     });
   }
+  // Use and verify what the body parsed to, not zod's copy of it: a record schema rebuilds
+  // `args` and silently drops an own `__proto__` key (refused by `protoKeyPath` at check 8).
   const envelope = parsed.data;
+  envelope.args = (raw as { args: Record<string, unknown> }).args;
   if (envelope.v !== PROTOCOL_VERSION) {
     throw new SignetError('UNSUPPORTED_VERSION', `protocol version must be "${PROTOCOL_VERSION}"`);
   }
@@ -135,6 +138,34 @@ export async function authorize(call: VerifiedCall, services: SignetServices): P
   if (call.client.tools && !call.client.tools.has(envelope.tool)) {
     throw new SignetError('TOOL_NOT_ALLOWED', `this client may not call ${envelope.tool}`);
   }
+}
+
+/**
+ * The path of the first own `__proto__` key in `value`, if any. Such a key is valid JSON, but a
+ * schema or an assignment would turn it into a prototype or drop it, so the value a tool saw
+ * would not be the value that was signed: calls carrying one are refused (INVALID_ARGS).
+ */
+export function protoKeyPath(value: unknown): string | undefined {
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        if (typeof item === 'object' && item !== null)
+          stack.push([item, `${path}${path ? '.' : ''}${i}`]);
+      }
+      continue;
+    }
+    if (Object.hasOwn(v, '__proto__')) return `${path}${path ? '.' : ''}__proto__`;
+    for (const key of Object.keys(v)) {
+      const item = (v as Record<string, unknown>)[key];
+      if (typeof item === 'object' && item !== null)
+        stack.push([item, `${path}${path ? '.' : ''}${key}`]);
+    }
+  }
+  return undefined;
 }
 
 /** Stable identity of a job's arguments, for idempotent starts. */

@@ -29,7 +29,6 @@ function sendError(res: ServerResponse, error: TRPCError, path: string | undefin
   if (error instanceof SignetError && error.retryAfter !== undefined) {
     headers['retry-after'] = String(error.retryAfter);
   }
-  if (shape.data.httpStatus === 413) headers.connection = 'close';
   sendJson(res, shape.data.httpStatus, JSON.stringify({ error: shape }), headers);
 }
 
@@ -39,12 +38,43 @@ function isJson(contentType: string | undefined): boolean {
   return type === 'application/json';
 }
 
+/** How much of a refused body is still read (and dropped), and for how long, before closing. */
+const LINGER_BYTES = 8 * 1024 * 1024;
+const LINGER_MS = 2_000;
+
+/**
+ * Drops the rest of a refused body for a while, then closes the connection if it is still
+ * coming. Closing a socket with unread input makes the kernel send a reset, which can destroy
+ * the 413 on its way to a client that is still sending ("lingering close", as nginx does).
+ */
+function discardRest(req: IncomingMessage): void {
+  const socket = req.socket;
+  let dropped = 0;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) {
+      done();
+      socket.destroy();
+    }
+  });
+  req.once('end', done);
+  req.once('close', done);
+  req.resume();
+}
+
 /** Reads the body, refusing past `limit` bytes as soon as it is exceeded (never buffering it). */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const refuse = () => {
+      discardRest(req);
+      reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+    };
     const declared = Number(req.headers['content-length']);
     if (declared > limit) {
-      reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+      refuse();
       return;
     }
     const chunks: Buffer[] = [];
@@ -53,15 +83,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       size += chunk.length;
       if (size > limit) {
         req.off('data', onData);
-        req.pause();
         chunks.length = 0;
-        reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+        refuse();
         return;
       }
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, size).toString('utf8')));
+    req.once('end', () => {
+      if (size <= limit) resolve(Buffer.concat(chunks, size).toString('utf8'));
+    });
     req.once('error', reject);
   });
 }

@@ -14,9 +14,12 @@ export class RateLimiter {
       this.buckets.set(clientId, { tokens: this.burst - 1, at: now });
       return undefined;
     }
-    const refill = ((now - bucket.at) / 1000) * this.ratePerSecond;
-    bucket.tokens = Math.min(this.burst, bucket.tokens + Math.max(0, refill));
-    bucket.at = now;
+    // Time only counts forwards: a wall clock stepping back (and forth) refills nothing.
+    if (now > bucket.at) {
+      const refill = ((now - bucket.at) / 1000) * this.ratePerSecond;
+      bucket.tokens = Math.min(this.burst, bucket.tokens + refill);
+      bucket.at = now;
+    }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return undefined;

@@ -26,6 +26,7 @@ import {
   describeIssues,
   errorReply,
   issuesOf,
+  protoKeyPath,
   type VerifiedCall,
 } from './envelope.ts';
 import { SignetError, StoreUnavailableError } from './errors.ts';
@@ -166,6 +167,12 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
       await authorize(call, ctx.services).catch((error: unknown) => {
         throw error instanceof SignetError ? error : new StoreUnavailableError(error);
       });
+      const protoKey = protoKeyPath(call.envelope.args);
+      if (protoKey !== undefined) {
+        throw new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
+          details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
+        });
+      }
       const args = contract.input.safeParse(call.envelope.args);
       if (!args.success) {
         throw new SignetError('INVALID_ARGS', describeIssues(args.error), {

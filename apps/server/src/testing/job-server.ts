@@ -3,8 +3,8 @@
 // where each handler start is appended as a JSON line).
 import { appendFileSync } from 'node:fs';
 import { Keyring, SqliteStore, startSignetServer } from '@signet/server';
-import pino from 'pino';
 import { HeldJobs, jobTestHandlers, jobTestTools } from '@signet/server/testing';
+import pino from 'pino';
 
 const ledger = process.env.JOB_SERVER_LEDGER!;
 const handlers = jobTestHandlers(new HeldJobs());

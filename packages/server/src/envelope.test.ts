@@ -1,0 +1,174 @@
+import {
+  canonicalize,
+  hmacHex,
+  newNonce,
+  newRequestId,
+  PROTOCOL_VERSION,
+  type RequestEnvelope,
+  sign,
+} from '@signet/protocol';
+import { describe, expect, it } from 'vitest';
+import { authenticate, protoKeyPath } from './envelope.ts';
+import { SignetError } from './errors.ts';
+import { generateSecret, Keyring } from './keyring.ts';
+import type { SignetServices } from './services.ts';
+
+const secret = generateSecret();
+const keyring = new Keyring({
+  server_id: 'mcp-server-001',
+  clients: [{ client_id: 'client-001', keys: [{ kid: 'k1', secret }] }],
+});
+const services = {
+  keyring: () => keyring,
+  now: Date.now,
+  windowMs: 300_000,
+} as unknown as SignetServices;
+
+function request(clientId: string, key: string, args: Record<string, unknown>): RequestEnvelope {
+  return sign(
+    {
+      v: PROTOCOL_VERSION,
+      request_id: newRequestId(),
+      ts_ms: Date.now(),
+      client_id: clientId,
+      server_id: 'mcp-server-001',
+      tool: 'batch_sum',
+      args,
+      nonce: newNonce(),
+      kid: 'k1',
+    },
+    key,
+  ) as RequestEnvelope;
+}
+
+function refusalOf(raw: unknown): SignetError {
+  try {
+    authenticate(raw, 'batch_sum', services);
+  } catch (error) {
+    if (error instanceof SignetError) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+
+describe('authenticate (DESIGN 1.4 checks 1-3)', () => {
+  const args = { numbers: Array.from({ length: 50 }, (_, i) => i * 1.5) };
+  // Same length of client_id, same shape: only who the client is differs.
+  const unknownClient = request('client-999', generateSecret(), args);
+  const badSignature = request('client-001', generateSecret(), args);
+
+  it('an unknown client and a bad signature get the same refusal', () => {
+    const a = refusalOf(unknownClient);
+    const b = refusalOf(badSignature);
+    expect(a.reason).toBe('BAD_SIGNATURE');
+    expect([b.reason, b.message, b.code, b.details]).toEqual([
+      a.reason,
+      a.message,
+      a.code,
+      a.details,
+    ]);
+    expect(a.envelope).toBeUndefined();
+    expect(b.envelope).toBeUndefined();
+  });
+
+  it('takes as long for an unknown client as for a bad signature (decoy key, no timing oracle)', () => {
+    const time = (raw: unknown) => {
+      const start = process.hrtime.bigint();
+      try {
+        authenticate(raw, 'batch_sum', services);
+      } catch {}
+      return Number(process.hrtime.bigint() - start);
+    };
+    for (let i = 0; i < 2_000; i++) {
+      time(unknownClient);
+      time(badSignature);
+    }
+    // Medians of interleaved runs; a noisy run on a busy machine is measured again.
+    const ratios: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const unknown: number[] = [];
+      const known: number[] = [];
+      for (let i = 0; i < 2_000; i++) {
+        if (i % 2 === 0) {
+          unknown.push(time(unknownClient));
+          known.push(time(badSignature));
+        } else {
+          known.push(time(badSignature));
+          unknown.push(time(unknownClient));
+        }
+      }
+      const ratio = median(unknown) / median(known);
+      ratios.push(ratio);
+      console.info(
+        `authenticate: unknown client ${median(unknown)} ns, bad signature ${median(known)} ns ` +
+          `(median of 2000 each), ratio ${ratio.toFixed(3)}`,
+      );
+      if (ratio > 0.7 && ratio < 1.4) break;
+    }
+    const last = ratios.at(-1)!;
+    expect(last).toBeGreaterThan(0.7);
+    expect(last).toBeLessThan(1.4);
+  });
+
+  it('verifies the value the body parsed to, own __proto__ keys included, and hands that on', () => {
+    const unsigned =
+      `{"v":"${PROTOCOL_VERSION}","request_id":"r-1","ts_ms":${Date.now()},` +
+      `"client_id":"client-001","server_id":"mcp-server-001","tool":"batch_sum",` +
+      `"args":{"numbers":[1],"__proto__":{"polluted":true}},"nonce":"${newNonce()}","kid":"k1"}`;
+    const parsed = JSON.parse(unsigned) as Record<string, unknown>;
+    const raw: Record<string, unknown> = {
+      ...parsed,
+      signature: hmacHex(secret, canonicalize(parsed)),
+    };
+    const call = authenticate(raw, 'batch_sum', services);
+    // The args a tool will be checked against are the signed ones, not a copy without the key.
+    expect(call.envelope.args).toBe(raw.args);
+    expect(Object.hasOwn(call.envelope.args, '__proto__')).toBe(true);
+    expect(protoKeyPath(call.envelope.args)).toBe('__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    // Signed without the key and sent with it: the signature no longer verifies.
+    const { __proto__: _dropped, ...withoutKey } = parsed.args as Record<string, unknown>;
+    const honest = { ...parsed, args: withoutKey };
+    const tampered = { ...raw, signature: hmacHex(secret, canonicalize(honest)) };
+    expect(refusalOf(tampered).reason).toBe('BAD_SIGNATURE');
+  });
+});
+
+describe('protoKeyPath', () => {
+  const parse = (text: string) => JSON.parse(text) as unknown;
+
+  it('finds an own __proto__ key at any depth, in objects and arrays', () => {
+    expect(protoKeyPath(parse('{"__proto__":{}}'))).toBe('__proto__');
+    expect(protoKeyPath(parse('{"a":{"b":[1,{"__proto__":null}]}}'))).toBe('a.b.1.__proto__');
+    expect(protoKeyPath(parse('[{"x":{"__proto__":1}}]'))).toBe('0.x.__proto__');
+    expect(protoKeyPath(parse('{"\\u005f_proto__":1}'))).toBe('__proto__');
+  });
+
+  it('lets everything else through, constructor and prototype included', () => {
+    for (const text of [
+      '{}',
+      '{"constructor":{"prototype":{"x":1}},"prototype":1,"__proto":1,"proto__":1}',
+      '{"numbers":[1,2,3],"nested":[[[]],{"a":null}]}',
+      '"__proto__"',
+      '["__proto__"]',
+      'null',
+    ]) {
+      expect(protoKeyPath(parse(text))).toBeUndefined();
+    }
+    // An object whose prototype was set (not an own key) is not what JSON.parse makes; an
+    // inherited __proto__ accessor is not an own key either.
+    expect(protoKeyPath({ a: 1 })).toBeUndefined();
+  });
+
+  it('walks deep values without recursion', () => {
+    let deep: unknown = { __proto__null: 1 };
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(protoKeyPath(deep)).toBeUndefined();
+  });
+});
