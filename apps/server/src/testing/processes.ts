@@ -11,15 +11,22 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
+/** What a server prints once it serves; the first group is its URL. */
+export const LISTENING = /listening on (http:\/\/\S+)/;
+/** What `pnpm worker` prints once it takes jobs. */
+export const WORKER_READY = /worker ready/;
+
 /**
  * Starts a server process in a process group of its own and waits (bounded) for its
- * `listening on http://…` line.
+ * `listening on http://…` line, or for the line `ready` matches (e.g. `WORKER_READY`; then
+ * `url` is the match's first group, or '' when it has none).
  */
 export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs = 30_000,
+  ready: RegExp = LISTENING,
 ): Promise<ServerProcess> {
   const child = spawn(command, args, {
     cwd: repoRoot,
@@ -40,14 +47,14 @@ export function startProcess(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void kill('SIGKILL');
-      reject(new Error(`no "listening on" line within ${timeoutMs} ms:\n${output}`));
+      reject(new Error(`no line matching ${ready} within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = ready.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, url: match[1]!, output: () => output, kill });
+        resolve({ child, url: match[1] ?? '', output: () => output, kill });
       }
     };
     child.stdout!.on('data', onData);
@@ -56,7 +63,7 @@ export function startProcess(
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`exited with ${code} before listening:\n${output}`));
+      reject(new Error(`exited with ${code} before a line matching ${ready}:\n${output}`));
     });
   });
 }

@@ -18,10 +18,14 @@ export function failFastRedis(url: string): Redis {
 
 /** A connection for BullMQ workers and event listeners, which block and must not give up. */
 export function blockingRedis(url: string): Redis {
-  return new Redis(url, {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 100, 1_000),
   });
+  // BullMQ reports connection errors through its own 'error' events (logged by the engine);
+  // without a listener here ioredis also prints "Unhandled error event" on every reconnect try.
+  redis.on('error', () => {});
+  return redis;
 }
 
 /** Waits (bounded) until a connection is ready, so start-up fails with a clear reason. */

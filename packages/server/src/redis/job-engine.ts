@@ -92,6 +92,9 @@ export class BullJobEngine implements JobEngine {
     this.queue = new Queue(name, { connection: this.redis, prefix: 'bull' });
     this.queue.on('error', (error) => this.logger.warn({ err: error }, 'queue error'));
     this.producer = new QueueEventsProducer(name, { connection: this.redis, prefix: 'bull' });
+    // It shares the queue's connection, whose errors the queue already logs; without a listener
+    // BullMQ prints every connection error to stderr while Redis is down.
+    this.producer.on('error', () => {});
     this.events = new QueueEvents(name, { connection: blockingRedis(opts.url), prefix: 'bull' });
     this.events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
     this.events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
@@ -128,7 +131,7 @@ export class BullJobEngine implements JobEngine {
     const definition = this.definitions.get(request.tool);
     if (!definition) throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
     return this.guard(async () => {
-      const jobId = randomUUID();
+      let jobId: string = randomUUID();
       const requestKey = `${this.prefix}:request:${request.clientId.length}:${request.clientId}:${request.requestId}`;
       const claim = JSON.stringify({ jobId, argsHash: request.argsHash, tool: request.tool });
       const set = await this.redis.set(requestKey, claim, 'PX', UNFINISHED_TTL_MS, 'NX');
@@ -138,13 +141,17 @@ export class BullJobEngine implements JobEngine {
           argsHash: string;
           tool: string;
         } | null;
-        if (existing && existing.argsHash === request.argsHash && existing.tool === request.tool) {
-          return { jobId: existing.jobId };
+        if (!existing || existing.argsHash !== request.argsHash || existing.tool !== request.tool) {
+          throw new SignetError(
+            'REQUEST_ID_REUSED',
+            'this request_id already started a job with other arguments',
+          );
         }
-        throw new SignetError(
-          'REQUEST_ID_REUSED',
-          'this request_id already started a job with other arguments',
-        );
+        jobId = existing.jobId;
+        const current = await this.read(jobId);
+        if (current && current.status !== 'queued') return { jobId };
+        // The job may never have been written or queued: a start that failed part-way (Redis went
+        // away between its steps) is finished by its retry. Both steps below are idempotent.
       }
       const now = this.now();
       const record: JobRecord = {
@@ -165,15 +172,16 @@ export class BullJobEngine implements JobEngine {
         finishedAt: null,
       };
       const [jobKey, eventsKey] = this.keys(jobId);
-      await (this.redis as unknown as RedisScripts).signetCreate(
+      const created = await (this.redis as unknown as RedisScripts).signetCreate(
         jobKey,
         eventsKey,
         '0',
         JSON.stringify(record),
         String(UNFINISHED_TTL_MS),
       );
+      // BullMQ ignores a job id it already has.
       await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
-      await this.announce(record);
+      if (created === 1) await this.announce(record);
       return { jobId };
     });
   }

@@ -1,0 +1,112 @@
+// The Redis job engine when the store fails part-way through a call (the engine-independent
+// behaviour is in jobs/engine.conformance.test.ts).
+import { randomUUID } from 'node:crypto';
+import type { JobState } from '@signet/protocol';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../errors.ts';
+import { jobDefinitions } from '../router.ts';
+import { HeldJobs, jobTestHandlers, jobTestTools } from '../testing/job-tools.ts';
+import { connected, failFastRedis } from './connection.ts';
+import { BullJobEngine } from './job-engine.ts';
+
+const redisUrl = process.env.SIGNET_TEST_REDIS_URL;
+
+/** Polls the job until it has `status`; rejects after `ms`. */
+async function eventuallyState(
+  engine: BullJobEngine,
+  clientId: string,
+  jobId: string,
+  status: JobState['status'],
+  ms = 10_000,
+): Promise<JobState | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const state = await engine.get(clientId, jobId);
+    if (state?.status === status || Date.now() > deadline) return state;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+if (!redisUrl) console.warn('Redis tests skipped: set SIGNET_TEST_REDIS_URL to run them');
+
+describe('Redis in CI', () => {
+  it.runIf(process.env.CI && !redisUrl)(
+    'runs the Redis job engine tests (never skipped in CI)',
+    () => {
+      throw new Error('Redis tests must run in CI: set SIGNET_TEST_REDIS_URL');
+    },
+  );
+});
+
+describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function open() {
+    const redis = failFastRedis(redisUrl!);
+    await connected(redis, redisUrl!);
+    const id = randomUUID();
+    const engine = new BullJobEngine({
+      url: redisUrl!,
+      redis,
+      definitions: jobDefinitions(jobTestTools, jobTestHandlers(new HeldJobs())),
+      logger: pino({ level: 'silent' }),
+      runHandlers: true,
+      queueName: `partial-${id}`,
+      prefix: `signet-test-${id}`,
+      lockMs: 2_000,
+    });
+    await engine.ready();
+    cleanups.push(async () => {
+      await engine.close({ graceMs: 0 });
+      redis.disconnect();
+    });
+    return { engine, redis };
+  }
+
+  const request = (requestId: string) => {
+    const args = { below: 1_000, steps: 2 };
+    return {
+      clientId: 'alice',
+      requestId,
+      tool: 'count_primes',
+      args,
+      argsHash: JSON.stringify(args),
+    };
+  };
+
+  it('a retried start completes a start that failed after claiming its request_id', async () => {
+    const { engine, redis } = await open();
+    // The record write fails (Redis went away right after the request_id was claimed).
+    const scripts = redis as unknown as { signetCreate: (...args: string[]) => Promise<number> };
+    const create = scripts.signetCreate;
+    scripts.signetCreate = () => Promise.reject(new Error('Connection is closed.'));
+    await expect(engine.start(request('r1'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    scripts.signetCreate = create;
+
+    // The caller retries (same request_id, same args): the job exists and runs to the end.
+    const { jobId } = await engine.start(request('r1'));
+    expect(await eventuallyState(engine, 'alice', jobId, 'done')).toMatchObject({
+      status: 'done',
+      output: { count: 168 },
+    });
+    expect((await engine.start(request('r1'))).jobId).toBe(jobId);
+  });
+
+  it('a retried start completes a start that failed before its job was queued', async () => {
+    const { engine } = await open();
+    const queue = (engine as unknown as { queue: { add: (...args: unknown[]) => unknown } }).queue;
+    const add = queue.add;
+    queue.add = () => Promise.reject(new Error('Connection is closed.'));
+    await expect(engine.start(request('r2'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    queue.add = add;
+
+    const { jobId } = await engine.start(request('r2'));
+    expect(await eventuallyState(engine, 'alice', jobId, 'done')).toMatchObject({
+      status: 'done',
+      output: { count: 168 },
+    });
+  });
+});
