@@ -6,8 +6,8 @@ import type { tools } from '@signet/contracts';
 import type { JobState } from '@signet/protocol';
 import { generateKeyringFile, type SignetRouter } from '@signet/server';
 import type { JobTestTools } from '@signet/server/testing';
+import { eventually, type ServerProcess, startProcess } from '@signet/server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, type ServerProcess, startProcess } from './testing/processes.ts';
 
 const keyring = generateKeyringFile({ serverId: 'mcp-server-001', clientIds: ['client-001'] });
 const credentials = {

@@ -21,12 +21,17 @@ import {
   SqliteStore,
   startSignetServer,
 } from '@signet/server';
-import { HeldJobs, type JobTestTools, jobTestHandlers, jobTestTools } from '@signet/server/testing';
+import {
+  eventually,
+  HeldJobs,
+  type JobTestTools,
+  jobTestHandlers,
+  jobTestTools,
+} from '@signet/server/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { eventually } from './testing/processes.ts';
 
 const keyringFile = generateKeyringFile({ serverId: 'jobs-server', clientIds: ['alice', 'bob'] });
 const keyring = new Keyring(keyringFile);

@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, type ServerProcess, startProcess } from './testing/processes.ts';
 
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const SCRIPT = fileURLToPath(new URL('../interop/tutorial_client.py', import.meta.url));

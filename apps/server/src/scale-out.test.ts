@@ -16,10 +16,18 @@ import {
   type SignetRouter,
   startSignetServer,
 } from '@signet/server';
-import { HeldJobs, type JobTestTools, jobTestHandlers, jobTestTools } from '@signet/server/testing';
+import {
+  eventually,
+  HeldJobs,
+  type JobTestTools,
+  jobTestHandlers,
+  jobTestTools,
+  type ServerProcess,
+  startProcess,
+  WORKER_READY,
+} from '@signet/server/testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, type ServerProcess, startProcess, WORKER_READY } from './testing/processes.ts';
 import { type RedisServer, startRedisServer } from './testing/redis-server.ts';
 
 const redisUrl = process.env.SIGNET_TEST_REDIS_URL;

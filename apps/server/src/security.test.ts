@@ -31,11 +31,11 @@ import {
   type SignetRouter,
   startSignetServer,
 } from '@signet/server';
+import { eventually, type ServerProcess, startProcess } from '@signet/server/testing';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { eventually, type ServerProcess, startProcess } from './testing/processes.ts';
 import { createHandlers } from './tools/index.ts';
 
 const SERVER_ID = 'mcp-server-001';

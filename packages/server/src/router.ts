@@ -97,18 +97,6 @@ export type SignetRouter<C extends ContractSet> = TRPCBuiltRouter<
   { [K in keyof C & string]: ProcedureFor<C[K]> }
 >;
 
-/** Stands in for the input parser: the middleware has validated `args` already. */
-function validatedArgs<TIn, TOut>() {
-  return {
-    '~standard': {
-      version: 1 as const,
-      vendor: 'signet',
-      validate: (value: unknown) => ({ value: value as TOut }),
-      types: undefined as unknown as { input: TIn; output: TOut },
-    },
-  };
-}
-
 function jobNotFound(): SignetError {
   return new SignetError('JOB_NOT_FOUND', 'no such job');
 }
@@ -179,12 +167,9 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
           details: issuesOf(args.error),
         });
       }
-      // The tool sees `args`, not the envelope. (tRPC accepts ctx and getRawInput together at
-      // run time; its overloads only type them apart.)
-      const result = await (next as (opts: unknown) => ReturnType<typeof next>)({
-        ctx: { call },
-        getRawInput: async () => args.data,
-      });
+      // The tool sees the validated `args`, not the envelope. (No tRPC input parser: it would
+      // only repeat this validation; the client's types come from `SignetRouter`.)
+      const result = await next({ ctx: { call, args: args.data } });
       if (!result.ok) throw toSignetError(result.error, ctx, contract.name);
       return { ...result, data: respond(contract, call, result.data) };
     } catch (error) {
@@ -194,15 +179,15 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
     }
   });
 
-  const base = t.procedure.use(envelopeMiddleware).input(validatedArgs());
-  type Ctx = SignetContext & { call: VerifiedCall };
+  const base = t.procedure.use(envelopeMiddleware);
+  type Ctx = SignetContext & { call: VerifiedCall; args: Record<string, unknown> };
   const jobs = (ctx: SignetContext): JobEngine => ctx.services.jobs;
 
   switch (contract.kind) {
     case 'tool': {
       const run = handler as ToolHandler<ToolContract>;
-      return base.mutation(async ({ ctx, input }) => {
-        const { call } = ctx as Ctx;
+      return base.mutation(async ({ ctx }) => {
+        const { call, args: input } = ctx as Ctx;
         const output = await run(input as Record<string, unknown>, {
           clientId: call.envelope.client_id,
           requestId: call.envelope.request_id,
@@ -220,8 +205,8 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
       });
     }
     case 'job':
-      return base.mutation(async ({ ctx, input }) => {
-        const { call } = ctx as Ctx;
+      return base.mutation(async ({ ctx }) => {
+        const { call, args: input } = ctx as Ctx;
         const args = input as Record<string, unknown>;
         const { jobId } = await jobs(ctx).start({
           clientId: call.envelope.client_id,
@@ -234,8 +219,8 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
       });
     case 'job-control': {
       if (contract.operation === 'watch') {
-        return base.subscription(async ({ ctx, input, signal }) => {
-          const { call } = ctx as Ctx;
+        return base.subscription(async ({ ctx, signal }) => {
+          const { call, args: input } = ctx as Ctx;
           const { job_id, after } = input as { job_id: string; after?: string };
           const updates = await jobs(ctx).watch(
             call.envelope.client_id,
@@ -248,8 +233,8 @@ function buildProcedure(contract: AnyContract, handler: unknown) {
         });
       }
       const operation = contract.operation;
-      return base.mutation(async ({ ctx, input }) => {
-        const { call } = ctx as Ctx;
+      return base.mutation(async ({ ctx }) => {
+        const { call, args: input } = ctx as Ctx;
         const { job_id } = input as { job_id: string };
         const engine = jobs(ctx);
         const state =

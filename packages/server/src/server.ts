@@ -53,7 +53,7 @@ export async function startSignetServer<C extends ContractSet>(
   const backend: RunningBackend = embedded
     ? {
         description: embedded.description,
-        nonces: embedded,
+        nonces: embedded.claimSoon ? { claim: embedded.claimSoon.bind(embedded) } : embedded,
         jobs: new LocalJobEngine({
           store: embedded,
           definitions,

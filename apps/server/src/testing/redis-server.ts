@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually } from './processes.ts';
+import { eventually } from '@signet/server/testing';
 
 const run = promisify(execFile);
 

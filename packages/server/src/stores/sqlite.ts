@@ -43,6 +43,14 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
+interface PendingClaim {
+  clientId: string;
+  nonce: string;
+  expiresAtMs: number;
+  resolve(fresh: boolean): void;
+  reject(error: unknown): void;
+}
+
 /** A `jobs` row as SQLite returns it; JSON columns are text, null stays SQL NULL. */
 interface JobRow {
   id: string;
@@ -125,6 +133,8 @@ export class SqliteStore implements LocalStore {
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly createTx: (record: JobRecord) => { record: JobRecord; created: boolean };
   private readonly updateTx: (id: string, patch: JobPatch, now: number) => JobRecord | undefined;
+  private readonly claimAllTx: (claims: readonly PendingClaim[]) => boolean[];
+  private pendingClaims: PendingClaim[] = [];
 
   constructor(path: string) {
     this.description = `sqlite:${path}`;
@@ -165,6 +175,10 @@ export class SqliteStore implements LocalStore {
       return { record: toRecord(existing), created: false };
     }).immediate;
 
+    this.claimAllTx = this.db.transaction((claims: readonly PendingClaim[]) =>
+      claims.map((c) => this.stmts.claim.run(c.clientId, c.nonce, c.expiresAtMs).changes === 1),
+    );
+
     this.updateTx = this.db.transaction((id: string, patch: JobPatch, now: number) => {
       const row = this.stmts.getJob.get(id);
       if (!row) return undefined;
@@ -180,6 +194,32 @@ export class SqliteStore implements LocalStore {
       // Re-read, so the caller gets exactly what is stored (and its own fresh copy).
       return this.mustGet(id);
     }).immediate;
+  }
+
+  /**
+   * Group commit: claims made while the event loop handles one batch of sockets share one
+   * transaction, committed before any of them is answered. A commit costs far more than an
+   * insert, so under load this is several times cheaper per call than `claim`.
+   */
+  claimSoon(clientId: string, nonce: string, expiresAtMs: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const first =
+        this.pendingClaims.push({ clientId, nonce, expiresAtMs, resolve, reject }) === 1;
+      if (first) setImmediate(() => this.commitClaims());
+    });
+  }
+
+  private commitClaims(): void {
+    const claims = this.pendingClaims;
+    this.pendingClaims = [];
+    let results: boolean[];
+    try {
+      results = this.claimAllTx(claims);
+    } catch (error) {
+      for (const claim of claims) claim.reject(error);
+      return;
+    }
+    for (const [i, claim] of claims.entries()) claim.resolve(results[i]!);
   }
 
   claim(clientId: string, nonce: string, expiresAtMs: number): boolean {

@@ -55,6 +55,8 @@ export interface JobStore {
 
 /** Everything the embedded engine keeps: nonces and jobs behind one handle. */
 export interface LocalStore extends NonceStore, JobStore {
+  /** A batching (group-commit) claim, where the store has one; the server prefers it. */
+  claimSoon?(clientId: string, nonce: string, expiresAtMs: number): Promise<boolean>;
   /** Drops nonces that expired before `now`; keeps the store bounded. */
   pruneNonces(now: number): number;
   close(): void;
