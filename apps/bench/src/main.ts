@@ -281,23 +281,18 @@ writeFileSync(
   join(repoRoot, 'apps/bench/results/latest.json'),
   `${JSON.stringify({ date: new Date().toISOString(), machine, command, rows, memory, jobMemory, notes }, null, 2)}\n`,
 );
-writeFileSync(
-  join(repoRoot, 'BENCHMARKS.md'),
-  `# Benchmarks
-
+// BENCHMARKS.md keeps its own prose; only the part between the markers is rewritten.
+const results = `<!-- results:start -->
 Measured with \`${command}\` on ${machine}, ${new Date().toISOString().slice(0, 10)}.
-Each target runs alone on loopback; the load generator (autocannon, ${connections} connections,
-${seconds} s after ${warmupSeconds} s of warm-up) runs in a process of its own. Every Signet request
-is signed afresh (new nonce, current time) by the generator; the server is \`pnpm serve\` as
-shipped, every check on. Job round trips: start a no-op job, then poll until \`done\` (${connections}
-in flight). Ratios are to raw \`node:http\` (calls) and to bare BullMQ \`add → completed\` (jobs).
 
 ${lines.join('\n')}
 
 ${summary.map((s) => `- ${s}`).join('\n')}
-
-Reproduce: \`${command}\` (\`--quick\` runs 4 s per target and the memory runs at a tenth of the size).
-Raw numbers: \`apps/bench/results/latest.json\`.
-`,
+<!-- results:end -->`;
+const benchmarksPath = join(repoRoot, 'BENCHMARKS.md');
+const previous = readFileSync(benchmarksPath, 'utf8');
+writeFileSync(
+  benchmarksPath,
+  previous.replace(/<!-- results:start -->[\s\S]*<!-- results:end -->/, results),
 );
 process.exit(0);
