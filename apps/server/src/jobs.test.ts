@@ -27,6 +27,7 @@ import {
   type JobTestTools,
   jobTestHandlers,
   jobTestTools,
+  parseSse,
 } from '@signet/server/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,17 +94,7 @@ async function rawWatch(who: typeof alice, jobId: string, after?: string) {
     { signal: AbortSignal.timeout(10_000) },
   );
   const text = await response.text();
-  const events = text
-    .split('\n\n')
-    .map((block) => {
-      const fields: Record<string, string> = {};
-      for (const line of block.split('\n')) {
-        const colon = line.indexOf(':');
-        if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
-      }
-      return fields;
-    })
-    .filter((fields) => fields.data !== undefined);
+  const events = parseSse(text);
   return {
     messages: events
       .filter((e) => e.event === undefined)

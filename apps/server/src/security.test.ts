@@ -31,7 +31,7 @@ import {
   type SignetRouter,
   startSignetServer,
 } from '@signet/server';
-import { eventually, type ServerProcess, startProcess } from '@signet/server/testing';
+import { eventually, parseSse, type ServerProcess, startProcess } from '@signet/server/testing';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
@@ -231,17 +231,7 @@ async function rawWatch(url: string, request: RequestEnvelope) {
     { signal: AbortSignal.timeout(10_000) },
   );
   const text = await response.text();
-  const events = text
-    .split('\n\n')
-    .map((block) => {
-      const fields: Record<string, string> = {};
-      for (const line of block.split('\n')) {
-        const colon = line.indexOf(':');
-        if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
-      }
-      return fields;
-    })
-    .filter((fields) => fields.data !== undefined);
+  const events = parseSse(text);
   return {
     status: response.status,
     messages: events.filter((e) => e.event === undefined).map((e) => JSON.parse(e.data!)),

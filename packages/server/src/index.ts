@@ -2,6 +2,7 @@ export * from './backend.ts';
 export * from './errors.ts';
 export * from './http.ts';
 export * from './jobs/local-engine.ts';
+export * from './jobs/record.ts';
 export * from './jobs/tool-error.ts';
 export * from './jobs/types.ts';
 export * from './keyring.ts';

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, on } from 'node:events';
-import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
+import { isTerminal, type JobState } from '@signet/protocol';
 import type { Logger } from 'pino';
 import { SignetError } from '../errors.ts';
 import type { JobRecord, JobStore } from '../stores/types.ts';
+import { checkProgress, newJobRecord, recordToState } from './record.ts';
 import { safeToolMessage } from './tool-error.ts';
 import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from './types.ts';
 
@@ -16,40 +17,6 @@ export interface LocalJobEngineOptions {
   /** How long a finished job's result is kept (default 1 hour). */
   retentionMs?: number;
   now?: () => number;
-}
-
-export function recordToState(record: JobRecord): JobState {
-  switch (record.status) {
-    case 'queued':
-    case 'running':
-      return record.progress
-        ? { job_id: record.id, status: record.status, progress: record.progress }
-        : { job_id: record.id, status: record.status };
-    case 'done':
-      return { job_id: record.id, status: 'done', output: record.output ?? {} };
-    case 'error':
-      return {
-        job_id: record.id,
-        status: 'error',
-        error: record.error ?? { code: 'TOOL_FAILED', message: 'job failed' },
-      };
-    case 'cancelled':
-      return { job_id: record.id, status: 'cancelled' };
-  }
-}
-
-const MAX_PROGRESS_MESSAGE = 1000;
-
-export function checkProgress(progress: JobProgress): JobProgress {
-  const { current, total, message } = progress;
-  if (!Number.isFinite(current) || (total !== undefined && !Number.isFinite(total))) {
-    throw new TypeError('progress.current and progress.total must be finite numbers');
-  }
-  return {
-    current,
-    ...(total !== undefined ? { total } : {}),
-    ...(message !== undefined ? { message: String(message).slice(0, MAX_PROGRESS_MESSAGE) } : {}),
-  };
 }
 
 /**
@@ -97,23 +64,7 @@ export class LocalJobEngine implements JobEngine {
       throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
     }
     const now = this.now();
-    const { record, created } = this.store.createOrGet({
-      id: randomUUID(),
-      clientId: request.clientId,
-      requestId: request.requestId,
-      tool: request.tool,
-      args: request.args,
-      argsHash: request.argsHash,
-      status: 'queued',
-      progress: null,
-      output: null,
-      error: null,
-      seq: 0,
-      attempts: 0,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-    });
+    const { record, created } = this.store.createOrGet(newJobRecord(randomUUID(), request, now));
     if (!created) {
       if (record.argsHash !== request.argsHash || record.tool !== request.tool) {
         throw new SignetError(

@@ -5,7 +5,7 @@ import { type Job, Queue, QueueEvents, QueueEventsProducer, Worker } from 'bullm
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SignetError, StoreUnavailableError } from '../errors.ts';
-import { checkProgress, recordToState } from '../jobs/local-engine.ts';
+import { checkProgress, newJobRecord, recordToState } from '../jobs/record.ts';
 import { safeToolMessage } from '../jobs/tool-error.ts';
 import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from '../jobs/types.ts';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
@@ -154,23 +154,7 @@ export class BullJobEngine implements JobEngine {
         // away between its steps) is finished by its retry. Both steps below are idempotent.
       }
       const now = this.now();
-      const record: JobRecord = {
-        id: jobId,
-        clientId: request.clientId,
-        requestId: request.requestId,
-        tool: request.tool,
-        args: request.args,
-        argsHash: request.argsHash,
-        status: 'queued',
-        progress: null,
-        output: null,
-        error: null,
-        seq: 0,
-        attempts: 0,
-        createdAt: now,
-        updatedAt: now,
-        finishedAt: null,
-      };
+      const record = newJobRecord(jobId, request, now);
       const [jobKey, eventsKey] = this.keys(jobId);
       const created = await (this.redis as unknown as RedisScripts).signetCreate(
         jobKey,
