@@ -1,17 +1,19 @@
+import { createHash } from 'node:crypto';
 import type { JobStatus } from '@signet/protocol';
 import Database from 'better-sqlite3';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Bump when the schema changes, and migrate from the older versions in `migrate`. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS nonces (
-    client_id  TEXT    NOT NULL,
-    nonce      TEXT    NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (client_id, nonce)
-  ) WITHOUT ROWID;
+  -- One row per nonce, keyed by a 64-bit hash of (client_id, nonce): integer keys keep the
+  -- table small and dense, so inserts stay in SQLite's page cache under load. A collision could
+  -- only refuse a fresh nonce (as a replay), never accept a replay.
+  CREATE TABLE IF NOT EXISTS nonce_hashes (
+    hash       INTEGER PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
 
   CREATE TABLE IF NOT EXISTS jobs (
     id          TEXT    PRIMARY KEY,
@@ -42,6 +44,14 @@ const SCHEMA = `
     PRIMARY KEY (job_id, seq)
   ) WITHOUT ROWID;
 `;
+
+/** 64 bits of sha256 over the client and its nonce (length-prefixed, so no two pairs collide as text). */
+function nonceHash(clientId: string, nonce: string): bigint {
+  return createHash('sha256')
+    .update(`${clientId.length}:${clientId}:${nonce}`)
+    .digest()
+    .readBigInt64BE(0);
+}
 
 interface PendingClaim {
   clientId: string;
@@ -147,6 +157,8 @@ export class SqliteStore implements LocalStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
+      // Checkpoints are where WAL mode syncs to disk; fewer, larger ones cost less per call.
+      this.db.pragma('wal_autocheckpoint = 10000');
       // One server per file: its job engine recovers and runs the file's jobs, so a second
       // process must not (a job would run twice at once). The OS drops the lock when the
       // process dies, even by SIGKILL, so a restart is never locked out.
@@ -176,7 +188,9 @@ export class SqliteStore implements LocalStore {
     }).immediate;
 
     this.claimAllTx = this.db.transaction((claims: readonly PendingClaim[]) =>
-      claims.map((c) => this.stmts.claim.run(c.clientId, c.nonce, c.expiresAtMs).changes === 1),
+      claims.map(
+        (c) => this.stmts.claim.run(nonceHash(c.clientId, c.nonce), c.expiresAtMs).changes === 1,
+      ),
     );
 
     this.updateTx = this.db.transaction((id: string, patch: JobPatch, now: number) => {
@@ -225,7 +239,7 @@ export class SqliteStore implements LocalStore {
   claim(clientId: string, nonce: string, expiresAtMs: number): boolean {
     // One atomic statement. An expired row that was not pruned yet still conflicts, so the
     // nonce stays refused until pruning (check 5 refuses such old requests anyway).
-    return this.stmts.claim.run(clientId, nonce, expiresAtMs).changes === 1;
+    return this.stmts.claim.run(nonceHash(clientId, nonce), expiresAtMs).changes === 1;
   }
 
   pruneNonces(now: number): number {
@@ -282,16 +296,25 @@ function migrate(db: Database.Database): void {
   }
   db.transaction(() => {
     db.exec(SCHEMA);
+    if (version === 1) {
+      // Version 1 kept nonces as text keys: carry them over, hashed, so none can be replayed.
+      db.function('signet_nonce_hash', (clientId, nonce) =>
+        nonceHash(String(clientId), String(nonce)),
+      );
+      db.exec(`INSERT OR IGNORE INTO nonce_hashes (hash, expires_at)
+                 SELECT signet_nonce_hash(client_id, nonce), expires_at FROM nonces;
+               DROP TABLE nonces;`);
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
 function prepare(db: Database.Database) {
   return {
-    claim: db.prepare<[string, string, number]>(
-      'INSERT INTO nonces (client_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    claim: db.prepare<[bigint, number]>(
+      'INSERT INTO nonce_hashes (hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
     ),
-    pruneNonces: db.prepare<[number]>('DELETE FROM nonces WHERE expires_at < ?'),
+    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_hashes WHERE expires_at < ?'),
     insertJob: db.prepare<[ReturnType<typeof toParams>]>(
       `INSERT INTO jobs (id, client_id, request_id, tool, args, args_hash, status, progress,
          output, error, seq, attempts, created_at, updated_at, finished_at)

@@ -262,9 +262,41 @@ describe('SqliteStore only', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
+    }
+  });
+
+  it('keeps refusing nonces stored by schema version 1 after the upgrade', () => {
+    const path = freshPath();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE nonces (client_id TEXT NOT NULL, nonce TEXT NOT NULL,
+      expires_at INTEGER NOT NULL, PRIMARY KEY (client_id, nonce)) WITHOUT ROWID;
+      INSERT INTO nonces VALUES ('client-a', 'nonce-0000000001', ${Date.now() + 60_000});`);
+    old.pragma('user_version = 1');
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(store.claim('client-a', 'nonce-0000000001', Date.now() + 60_000)).toBe(false);
+      expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('group-commits claims made together, and still lets only one copy through', async () => {
+    const store = new SqliteStore(freshPath());
+    try {
+      const results = await Promise.all([
+        store.claimSoon('client-a', 'nonce-0000000001', 10_000),
+        store.claimSoon('client-a', 'nonce-0000000001', 10_000),
+        store.claimSoon('client-b', 'nonce-0000000001', 10_000),
+      ]);
+      expect(results).toEqual([true, false, true]);
+      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
+    } finally {
+      store.close();
     }
   });
 
