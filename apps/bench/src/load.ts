@@ -1,5 +1,7 @@
 // The load generator: runs in a process of its own, drives one target, prints one JSON line.
+
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import {
   canonicalize,
   hmacHex,
@@ -18,8 +20,13 @@ export interface Credentials {
   key: { kid: string; secret: string };
 }
 
+/** Run for `seconds`, or until exactly `amount` requests (or jobs) have completed. */
+export type Length =
+  | { seconds: number; amount?: undefined }
+  | { amount: number; seconds?: undefined };
+
 export type LoadPlan =
-  | {
+  | ({
       kind: 'http';
       url: string;
       path: string;
@@ -28,133 +35,181 @@ export type LoadPlan =
       body:
         | { fixed: unknown }
         | { signed: Credentials; tool: string; args: Record<string, unknown> };
+      /** Checked once before any timing: the response's JSON must contain this (a deep subset). */
+      expect: unknown;
       connections: number;
       warmupSeconds: number;
-      /** Run for this long, or for exactly `amount` requests. */
-      seconds?: number;
-      amount?: number;
-    }
-  | {
+    } & Length)
+  | ({
       kind: 'signet-jobs';
       url: string;
       credentials: Credentials;
       concurrency: number;
-      seconds: number;
-    }
-  | { kind: 'bullmq'; redis: string; queue: string; concurrency: number; seconds: number };
+      warmupSeconds: number;
+    } & Length)
+  | ({
+      kind: 'bullmq';
+      redis: string;
+      queue: string;
+      concurrency: number;
+      warmupSeconds: number;
+    } & Length);
 
 export interface LoadResult {
   perSecond: number;
+  /** Milliseconds, from every completed request (not autocannon's whole-millisecond histogram). */
   p50: number;
   p99: number;
   total: number;
   errors: number;
 }
 
-/**
- * Signs a fresh envelope per call (new request_id, nonce and ts_ms; HMAC over its canonical
- * form). The canonical text is assembled around the constant parts, computed once, so the
- * generator spends its CPU on sending rather than on canonicalizing the same args again; the
- * body sent is that canonical text plus the signature, which is exactly what a client signs.
- */
-function signer(c: Credentials, tool: string, args: Record<string, unknown>): () => string {
-  const probe = {
+function envelope(c: Credentials, tool: string, args: Record<string, unknown>) {
+  return {
     v: PROTOCOL_VERSION,
-    request_id: '\u0001',
-    ts_ms: 1,
+    request_id: newRequestId(),
+    ts_ms: Date.now(),
     client_id: c.clientId,
     server_id: c.serverId,
     tool,
     args,
-    nonce: '\u0002',
+    nonce: newNonce(),
     kid: c.key.kid,
-  };
-  const template = canonicalize(probe);
-  const [head, afterNonce] = template.split('"\\u0002"') as [string, string];
-  const [mid, afterRequestId] = afterNonce.split('"\\u0001"') as [string, string];
-  const [beforeTs, tail] = afterRequestId.split('"ts_ms":1') as [string, string];
-  return () => {
-    const text = `${head}"${newNonce()}"${mid}"${newRequestId()}"${beforeTs}"ts_ms":${Date.now()}${tail}`;
-    return `${text.slice(0, -1)},"signature":"${hmacHex(c.key.secret, text)}"}`;
   };
 }
 
 function signedBody(c: Credentials, tool: string, args: Record<string, unknown>): string {
-  return JSON.stringify(
-    sign(
-      {
-        v: PROTOCOL_VERSION,
-        request_id: newRequestId(),
-        ts_ms: Date.now(),
-        client_id: c.clientId,
-        server_id: c.serverId,
-        tool,
-        args,
-        nonce: newNonce(),
-        kid: c.key.kid,
-      },
-      c.key.secret,
-    ),
+  return JSON.stringify(sign(envelope(c, tool, args), c.key.secret));
+}
+
+/**
+ * Signs a fresh envelope per call (new request_id, nonce and ts_ms; HMAC over its canonical
+ * form). The canonical text is assembled around the constant parts, computed once, so the
+ * generator (which shares the machine's cores with the server) spends its CPU on sending rather
+ * than on canonicalizing the same args again. The body is that canonical text plus the
+ * signature; it is checked once against `sign()` before use.
+ */
+function signer(c: Credentials, tool: string, args: Record<string, unknown>): () => string {
+  const template = canonicalize({
+    ...envelope(c, tool, args),
+    request_id: '\u0001',
+    ts_ms: 1,
+    nonce: '\u0002',
+  });
+  const [head, afterNonce] = template.split('"\\u0002"') as [string, string];
+  const [mid, afterRequestId] = afterNonce.split('"\\u0001"') as [string, string];
+  const [beforeTs, tail] = afterRequestId.split('"ts_ms":1') as [string, string];
+  const next = () => {
+    const text = `${head}"${newNonce()}"${mid}"${newRequestId()}"${beforeTs}"ts_ms":${Date.now()}${tail}`;
+    return `${text.slice(0, -1)},"signature":"${hmacHex(c.key.secret, text)}"}`;
+  };
+  const sample = JSON.parse(next()) as Record<string, unknown>;
+  if (!isDeepStrictEqual(sign(sample, c.key.secret), sample)) {
+    throw new Error('the fast signer disagrees with sign()');
+  }
+  return next;
+}
+
+/** `actual` contains everything in `expected` (objects: a subset of keys; the rest: equal). */
+function contains(actual: unknown, expected: unknown): boolean {
+  if (expected === null || typeof expected !== 'object' || Array.isArray(expected)) {
+    return isDeepStrictEqual(actual, expected);
+  }
+  if (actual === null || typeof actual !== 'object') return false;
+  return Object.entries(expected).every(([k, v]) =>
+    contains((actual as Record<string, unknown>)[k], v),
   );
 }
 
-async function http(plan: Extract<LoadPlan, { kind: 'http' }>, seconds?: number, amount?: number) {
-  const { body } = plan;
-  const fixed = 'fixed' in body ? JSON.stringify(body.fixed) : '';
-  const makeBody = 'signed' in body ? signer(body.signed, body.tool, body.args) : () => fixed;
-  const result = await autocannon({
-    url: plan.url,
-    connections: plan.connections,
-    ...(amount ? { amount } : { duration: seconds ?? 1 }),
-    requests: [
-      {
-        method: 'POST',
-        path: plan.path,
-        headers: { 'content-type': 'application/json', ...plan.headers },
-        // Every Signet request is signed afresh: new nonce, current time.
-        setupRequest: (request) => ({ ...request, body: makeBody() }),
-      },
-    ],
+function percentiles(latencies: number[]) {
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+type HttpPlan = Extract<LoadPlan, { kind: 'http' }>;
+
+/** One request outside any timing; throws unless it answers 200 with what the plan expects. */
+async function verify(plan: HttpPlan, body: string) {
+  const response = await fetch(new URL(plan.path, plan.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...plan.headers },
+    body,
   });
-  const elapsed = result.duration;
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  if (response.status !== 200 || !contains(json, plan.expect)) {
+    throw new Error(`${plan.url}${plan.path} answered ${response.status} ${text}`);
+  }
+}
+
+async function http(plan: HttpPlan, length: Length, makeBody: () => string) {
+  const latencies: number[] = [];
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: plan.url,
+        connections: plan.connections,
+        ...(length.amount ? { amount: length.amount } : { duration: length.seconds }),
+        requests: [
+          {
+            method: 'POST',
+            path: plan.path,
+            headers: { 'content-type': 'application/json', ...plan.headers },
+            // Every Signet request is signed afresh: new nonce, current time.
+            setupRequest: (request) => ({ ...request, body: makeBody() }),
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    // Sub-millisecond latencies: autocannon's own histogram keeps whole milliseconds.
+    instance.on('response', (_client, statusCode, _bytes, ms) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(ms);
+    });
+  });
   return {
-    perSecond: result.requests.total / elapsed,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    perSecond: result.requests.total / result.duration,
+    ...percentiles(latencies),
     total: result.requests.total,
     errors: result.errors + result.timeouts + result.non2xx,
   } satisfies LoadResult;
 }
 
-/** Runs `worker` from `concurrency` loops for `seconds`, timing each round trip. */
-async function loops(concurrency: number, seconds: number, roundTrip: () => Promise<boolean>) {
+/** Runs `roundTrip` from `concurrency` loops for `length`, timing each round trip. */
+async function loops(concurrency: number, length: Length, roundTrip: () => Promise<boolean>) {
   const latencies: number[] = [];
   let errors = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
+  let started = 0;
+  const t0 = performance.now();
+  const deadline = t0 + (length.seconds ?? Number.POSITIVE_INFINITY) * 1000;
+  const more = () =>
+    length.amount === undefined ? performance.now() < deadline : started++ < length.amount;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
+      while (more()) {
         const t = performance.now();
         if (await roundTrip().catch(() => false)) latencies.push(performance.now() - t);
         else errors++;
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  const elapsed = (performance.now() - t0) / 1000;
   return {
     perSecond: latencies.length / elapsed,
-    p50: at(0.5),
-    p99: at(0.99),
+    ...percentiles(latencies),
     total: latencies.length,
     errors,
-  };
+  } satisfies LoadResult;
 }
 
-async function signetJobs(plan: Extract<LoadPlan, { kind: 'signet-jobs' }>, seconds: number) {
+type JobsPlan = Extract<LoadPlan, { kind: 'signet-jobs' }>;
+
+async function signetJobs(plan: JobsPlan, length: Length) {
   const post = async (tool: string, args: Record<string, unknown>) => {
     const response = await fetch(`${plan.url}/trpc/${tool}`, {
       method: 'POST',
@@ -169,7 +224,7 @@ async function signetJobs(plan: Extract<LoadPlan, { kind: 'signet-jobs' }>, seco
   };
   // Start, then poll (immediately, then every 2 ms) until done. (Polling measured faster than
   // a watch_job stream per job: an SSE request costs the server more than a few polls.)
-  return loops(plan.concurrency, seconds, async () => {
+  return loops(plan.concurrency, length, async () => {
     const started = await post('noop', {});
     const jobId = started?.result.job_id;
     if (!jobId) return false;
@@ -183,7 +238,7 @@ async function signetJobs(plan: Extract<LoadPlan, { kind: 'signet-jobs' }>, seco
   });
 }
 
-async function bullmq(plan: Extract<LoadPlan, { kind: 'bullmq' }>, seconds: number) {
+async function bullmq(plan: Extract<LoadPlan, { kind: 'bullmq' }>, length: Length) {
   const connection = new Redis(plan.redis, { maxRetriesPerRequest: null });
   const queue = new Queue(plan.queue, { connection });
   const events = new QueueEvents(plan.queue, {
@@ -194,7 +249,7 @@ async function bullmq(plan: Extract<LoadPlan, { kind: 'bullmq' }>, seconds: numb
   events.setMaxListeners(0);
   await events.waitUntilReady();
   try {
-    return await loops(plan.concurrency, seconds, async () => {
+    return await loops(plan.concurrency, length, async () => {
       const job = await queue.add('noop', {}, { removeOnComplete: { age: 3600 } });
       await job.waitUntilFinished(events, 30_000);
       return true;
@@ -206,17 +261,34 @@ async function bullmq(plan: Extract<LoadPlan, { kind: 'bullmq' }>, seconds: numb
   }
 }
 
+const lengthOf = (plan: LoadPlan): Length =>
+  plan.amount === undefined ? { seconds: plan.seconds } : { amount: plan.amount };
+
 async function run(plan: LoadPlan): Promise<LoadResult> {
+  const warmup = plan.warmupSeconds > 0 ? { seconds: plan.warmupSeconds } : undefined;
   switch (plan.kind) {
-    case 'http':
-      if (plan.warmupSeconds > 0) await http(plan, plan.warmupSeconds);
-      return http(plan, plan.seconds, plan.amount);
+    case 'http': {
+      const { body } = plan;
+      const fixed = 'fixed' in body ? JSON.stringify(body.fixed) : '';
+      const makeBody = 'signed' in body ? signer(body.signed, body.tool, body.args) : () => fixed;
+      await verify(plan, makeBody());
+      if (warmup) await http(plan, warmup, makeBody);
+      return http(plan, lengthOf(plan), makeBody);
+    }
     case 'signet-jobs':
-      await signetJobs(plan, 1);
-      return signetJobs(plan, plan.seconds);
-    case 'bullmq':
-      await bullmq(plan, 1);
-      return bullmq(plan, plan.seconds);
+      if (warmup) await signetJobs(plan, warmup);
+      return signetJobs(plan, lengthOf(plan));
+    case 'bullmq': {
+      if (warmup) await bullmq(plan, warmup);
+      const result = await bullmq(plan, lengthOf(plan));
+      // The queue is this run's own: remove its keys from the shared Redis.
+      const queue = new Queue(plan.queue, {
+        connection: new Redis(plan.redis, { maxRetriesPerRequest: null }),
+      });
+      await queue.obliterate({ force: true });
+      await queue.close();
+      return result;
+    }
   }
 }
 

@@ -1,19 +1,27 @@
 // `pnpm bench [--quick]`: every target on loopback, one at a time, driven by a load generator in
-// a process of its own; one table at the end, also written to results/latest.json and
-// BENCHMARKS.md.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+// a process of its own; one table at the end, also written to results/latest.json and the results
+// block of BENCHMARKS.md. `pnpm bench --render` only rewrites that block from latest.json.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyringFile } from '@signet/server';
+import { WORKER_READY } from '@signet/server/testing';
 import {
-  LISTENING,
-  repoRoot,
-  type ServerProcess,
-  startProcess,
-  WORKER_READY,
-} from '@signet/server/testing';
-import type { Credentials, LoadPlan, LoadResult } from './load.ts';
+  bench,
+  benchKeyring,
+  load,
+  rssMb,
+  shippedEnv as shippedEnvFor,
+  shippedServer,
+  withTarget,
+} from './harness.ts';
+import type { LoadPlan } from './load.ts';
+import { type Memory, type Results, type Row, report, resultsPath } from './report.ts';
+
+if (process.argv.includes('--render')) {
+  report(JSON.parse(readFileSync(resultsPath, 'utf8')) as Results, { save: false });
+  process.exit(0);
+}
 
 const quick = process.argv.includes('--quick');
 const seconds = quick ? 4 : 10;
@@ -25,40 +33,8 @@ const redisUrl = process.env.SIGNET_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
-const keyringFile = generateKeyringFile({ serverId: 'bench-server', clientIds: ['bench'] });
-const keyringPath = join(dir, 'keyring.json');
-writeFileSync(keyringPath, JSON.stringify(keyringFile));
-const credentials: Credentials = {
-  serverId: keyringFile.server_id,
-  clientId: 'bench',
-  key: keyringFile.clients[0]!.keys[0]!,
-};
-
-const tsx = ['--import', 'tsx'];
-const bench = (file: string) => join(repoRoot, 'apps/bench/src', file);
-
-function load(plan: LoadPlan): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...tsx, bench('load.ts'), JSON.stringify(plan)], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as LoadResult);
-      else reject(new Error(`load generator exited with ${code}: ${out}`));
-    });
-  });
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
+const { keyringPath, credentials } = benchKeyring(dir);
+const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
 
 function redisAnswers(): boolean {
   try {
@@ -70,34 +46,6 @@ function redisAnswers(): boolean {
   }
 }
 
-async function withTarget<T>(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  run: (p: ServerProcess) => Promise<T>,
-  ready = LISTENING,
-) {
-  const target = await startProcess(process.execPath, [...tsx, ...args], env, 30_000, ready);
-  try {
-    return await run(target);
-  } finally {
-    await target.kill('SIGKILL');
-  }
-}
-
-const shippedServer = ['apps/server/src/cli.ts', 'serve'];
-const shippedEnv = (store: string) => ({
-  SIGNET_PORT: '0',
-  SIGNET_KEYRING: keyringPath,
-  SIGNET_STORE: store,
-  SIGNET_LOG_LEVEL: 'warn',
-});
-
-interface Row {
-  target: string;
-  store: string;
-  unit: 'req/s' | 'jobs/s';
-  result: LoadResult;
-}
 const rows: Row[] = [];
 const notes: string[] = [];
 
@@ -113,28 +61,36 @@ async function http(
   rows.push({ target, store, unit: 'req/s', result });
 }
 
+type HttpPlan = Extract<LoadPlan, { kind: 'http' }>;
 const httpPlan = (
   url: string,
   path: string,
-  body: Extract<LoadPlan, { kind: 'http' }>['body'],
+  body: HttpPlan['body'],
+  expect: unknown,
   headers?: Record<string, string>,
-): LoadPlan => ({
+): HttpPlan => ({
   kind: 'http',
   url,
   path,
   body,
+  expect,
   headers,
   connections,
   warmupSeconds,
   seconds,
 });
 
+// The same work everywhere: batch_sum of [1..10]; each generator checks one answer first.
+const sum = { count: numbers.length, total: 55 };
 await http('raw node:http', '—', [bench('targets/raw.ts')], {}, (url) =>
-  httpPlan(url, '/', { fixed: { numbers } }),
+  httpPlan(url, '/', { fixed: { numbers } }, sum),
 );
 await http('tRPC v11 standalone (unsigned)', '—', [bench('targets/trpc.ts')], {}, (url) =>
-  httpPlan(url, '/batch_sum', { fixed: { numbers } }),
+  httpPlan(url, '/batch_sum', { fixed: { numbers } }, { result: { data: sum } }),
 );
+// Stateless Streamable HTTP needs no initialize; a call without an mcp-protocol-version header
+// is taken as the SDK's default version, so the header is sent as a real client would after
+// negotiating.
 await http('MCP SDK, stateless Streamable HTTP', '—', [bench('targets/mcp.ts')], {}, (url) =>
   httpPlan(
     url,
@@ -147,21 +103,23 @@ await http('MCP SDK, stateless Streamable HTTP', '—', [bench('targets/mcp.ts')
         params: { name: 'batch_sum', arguments: { numbers } },
       },
     },
+    { jsonrpc: '2.0', id: 1, result: { structuredContent: sum } },
     { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
   ),
 );
 const signedBatchSum = { signed: credentials, tool: 'batch_sum', args: { numbers } };
+const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
 await http(
   'Signet, signed (pnpm serve)',
   'sqlite (default)',
   shippedServer,
   shippedEnv(`sqlite:${join(dir, 'serve.db')}`),
-  (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum),
+  (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
 );
 const haveRedis = redisAnswers();
 if (haveRedis) {
   await http('Signet, signed (pnpm serve)', 'redis', shippedServer, shippedEnv(redisUrl), (url) =>
-    httpPlan(url, '/trpc/batch_sum', signedBatchSum),
+    httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
   );
 } else {
   notes.push(`Redis rows skipped: no Redis answered at ${redisUrl}.`);
@@ -170,7 +128,14 @@ if (haveRedis) {
 async function jobs(target: string, store: string, env: NodeJS.ProcessEnv) {
   console.error(`bench: ${target} (${store})…`);
   const result = await withTarget([bench('targets/jobs.ts')], env, (p) =>
-    load({ kind: 'signet-jobs', url: p.url, credentials, concurrency: connections, seconds }),
+    load({
+      kind: 'signet-jobs',
+      url: p.url,
+      credentials,
+      concurrency: connections,
+      warmupSeconds,
+      seconds,
+    }),
   );
   rows.push({ target, store, unit: 'jobs/s', result });
 }
@@ -188,7 +153,15 @@ if (haveRedis) {
   const bare = await withTarget(
     [bench('targets/bullmq-worker.ts')],
     { BENCH_REDIS: redisUrl, BENCH_QUEUE: queue },
-    () => load({ kind: 'bullmq', redis: redisUrl, queue, concurrency: connections, seconds }),
+    () =>
+      load({
+        kind: 'bullmq',
+        redis: redisUrl,
+        queue,
+        concurrency: connections,
+        warmupSeconds,
+        seconds,
+      }),
     WORKER_READY,
   );
   rows.push({
@@ -200,99 +173,42 @@ if (haveRedis) {
 }
 
 console.error(`bench: memory over ${memoryRequests} signed requests and ${memoryJobs} jobs…`);
-const memory = await withTarget(
+const memory: Memory = await withTarget(
   shippedServer,
   shippedEnv(`sqlite:${join(dir, 'memory.db')}`),
   async (p) => {
     const before = rssMb(p.child.pid!);
-    await load({
-      ...(httpPlan(p.url, '/trpc/batch_sum', signedBatchSum) as Extract<
-        LoadPlan,
-        { kind: 'http' }
-      >),
-      seconds: undefined,
-      amount: memoryRequests,
-      warmupSeconds: 0,
-    });
-    return { before, after: rssMb(p.child.pid!) };
+    const { seconds: _, ...plan } = httpPlan(p.url, '/trpc/batch_sum', signedBatchSum, signedSum);
+    const result = await load({ ...plan, amount: memoryRequests, warmupSeconds: 0 });
+    return { before, after: rssMb(p.child.pid!), count: result.total, errors: result.errors };
   },
 );
-const jobMemory = await withTarget(
+const jobMemory: Memory = await withTarget(
   [bench('targets/jobs.ts')],
   { BENCH_STORE: `sqlite:${join(dir, 'job-memory.db')}`, BENCH_KEYRING: keyringPath },
   async (p) => {
     const before = rssMb(p.child.pid!);
-    let done = 0;
-    while (done < memoryJobs) {
-      done += (
-        await load({
-          kind: 'signet-jobs',
-          url: p.url,
-          credentials,
-          concurrency: connections,
-          seconds: 2,
-        })
-      ).total;
-    }
-    return { before, after: rssMb(p.child.pid!), jobs: done };
+    const result = await load({
+      kind: 'signet-jobs',
+      url: p.url,
+      credentials,
+      concurrency: connections,
+      warmupSeconds: 0,
+      amount: memoryJobs,
+    });
+    return { before, after: rssMb(p.child.pid!), count: result.total, errors: result.errors };
   },
 );
 
-// The table.
-const raw = rows.find((r) => r.target === 'raw node:http')!.result.perSecond;
-const bareJobs = rows.find((r) => r.target.startsWith('bare BullMQ'))?.result.perSecond;
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const lines = [
-  '| target | store | throughput | p50 ms | p99 ms | ratio | errors |',
-  '|---|---|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => {
-    const base = r.unit === 'req/s' ? raw : bareJobs;
-    const ratio = base
-      ? `${fmt(r.result.perSecond / base, 2)}× ${r.unit === 'req/s' ? 'raw' : 'bare BullMQ'}`
-      : '—';
-    return `| ${r.target} | ${r.store} | ${fmt(r.result.perSecond)} ${r.unit} | ${fmt(r.result.p50, 2)} | ${fmt(r.result.p99, 2)} | ${ratio} | ${r.result.errors} |`;
-  }),
-];
-const mcp = rows.find((r) => r.target.startsWith('MCP'))!.result.perSecond;
-const signet = rows.find(
-  (r) => r.target.startsWith('Signet, signed') && r.store.startsWith('sqlite'),
-)!.result.perSecond;
-const summary = [
-  `Signet signed calls: ${fmt((signet / raw) * 100)}% of raw node:http, ${fmt(signet / mcp, 1)}× the MCP SDK.`,
-  `Memory, shipped server (sqlite): RSS ${fmt(memory.before)} MB → ${fmt(memory.after)} MB after ${fmt(memoryRequests)} signed requests (+${fmt(memory.after - memory.before)} MB).`,
-  `Memory, job server (sqlite): RSS ${fmt(jobMemory.before)} MB → ${fmt(jobMemory.after)} MB after ${fmt(jobMemory.jobs)} jobs (+${fmt(jobMemory.after - jobMemory.before)} MB).`,
-  ...notes,
-];
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
-const command = quick ? 'pnpm bench --quick' : 'pnpm bench';
-console.log(
-  [
-    '',
-    ...lines,
-    '',
-    ...summary,
-    '',
-    `${machine}; ${command}; ${connections} connections, ${seconds} s per target after ${warmupSeconds} s warm-up.`,
-  ].join('\n'),
-);
-
-writeFileSync(
-  join(repoRoot, 'apps/bench/results/latest.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), machine, command, rows, memory, jobMemory, notes }, null, 2)}\n`,
-);
-// BENCHMARKS.md keeps its own prose; only the part between the markers is rewritten.
-const results = `<!-- results:start -->
-Measured with \`${command}\` on ${machine}, ${new Date().toISOString().slice(0, 10)}.
-
-${lines.join('\n')}
-
-${summary.map((s) => `- ${s}`).join('\n')}
-<!-- results:end -->`;
-const benchmarksPath = join(repoRoot, 'BENCHMARKS.md');
-const previous = readFileSync(benchmarksPath, 'utf8');
-writeFileSync(
-  benchmarksPath,
-  previous.replace(/<!-- results:start -->[\s\S]*<!-- results:end -->/, results),
-);
+const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+report({
+  date: new Date().toISOString(),
+  machine: `nproc ${availableParallelism()}, ${cpuModel ?? 'unknown CPU'}, Node ${process.version}`,
+  command: quick ? 'pnpm bench --quick' : 'pnpm bench',
+  settings: { connections, seconds, warmupSeconds },
+  rows,
+  memory: { server: memory, jobServer: jobMemory },
+  notes,
+});
+rmSync(dir, { recursive: true, force: true });
 process.exit(0);

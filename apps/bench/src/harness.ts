@@ -1,0 +1,80 @@
+// What the runner and the profiler share: the keyring, the targets' processes, the load generator.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyringFile } from '@signet/server';
+import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
+import type { Credentials, LoadPlan, LoadResult } from './load.ts';
+
+export const tsx = ['--import', 'tsx'];
+/** A file of this app, by its path under src/. */
+export const bench = (file: string) => join(repoRoot, 'apps/bench/src', file);
+
+/** Signet exactly as `pnpm serve` runs it (spawned as `node` itself, so its pid is the server's). */
+export const shippedServer = ['apps/server/src/cli.ts', 'serve'];
+export const shippedEnv = (keyringPath: string, store: string) => ({
+  SIGNET_PORT: '0',
+  SIGNET_KEYRING: keyringPath,
+  SIGNET_STORE: store,
+  SIGNET_LOG_LEVEL: 'warn',
+});
+
+/** A fresh keyring file in `dir` with one client, and that client's credentials. */
+export function benchKeyring(dir: string): { keyringPath: string; credentials: Credentials } {
+  const keyringFile = generateKeyringFile({ serverId: 'bench-server', clientIds: ['bench'] });
+  const keyringPath = join(dir, 'keyring.json');
+  writeFileSync(keyringPath, JSON.stringify(keyringFile));
+  return {
+    keyringPath,
+    credentials: {
+      serverId: keyringFile.server_id,
+      clientId: 'bench',
+      key: keyringFile.clients[0]!.keys[0]!,
+    },
+  };
+}
+
+/** Starts `node --import tsx …args` and waits for its `listening on http://…` line (or `ready`). */
+export function spawnTarget(args: string[], env: NodeJS.ProcessEnv, ready = LISTENING) {
+  return startProcess(process.execPath, [...tsx, ...args], env, 30_000, ready);
+}
+
+/** Runs `run` against a target started by `spawnTarget`, then kills the target. */
+export async function withTarget<T>(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  run: (p: ServerProcess) => Promise<T>,
+  ready = LISTENING,
+): Promise<T> {
+  const target = await spawnTarget(args, env, ready);
+  try {
+    return await run(target);
+  } finally {
+    await target.kill('SIGKILL');
+  }
+}
+
+/** Runs the load generator (load.ts) in a process of its own; resolves to its JSON result. */
+export function load(plan: LoadPlan): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...tsx, bench('load.ts'), JSON.stringify(plan)], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as LoadResult);
+      else reject(new Error(`load generator exited with ${code}: ${out}`));
+    });
+  });
+}
+
+/** Resident set size of a process, in MB (VmRSS of /proc/<pid>/status). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
