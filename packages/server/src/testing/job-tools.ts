@@ -1,5 +1,6 @@
 // Job contracts used by the job tests: real work in steps, a job the test holds open, and
 // failures. They run through the same engine and router as the shipped tools.
+import { appendFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
 import { z } from 'zod';
@@ -101,6 +102,25 @@ export function jobTestHandlers(heldJobs: HeldJobs): Handlers<JobTestTools> {
     failing: async ({ friendly }) => {
       if (friendly) throw new ToolError('the input file was empty');
       throw new Error('ENOENT: /var/secret/internal-path.db');
+    },
+  };
+}
+
+/**
+ * The job-test handlers for a process that a test kills: each start of count_primes is
+ * appended to `ledger` as a JSON line `{job, attempt, pid}`, so the test can tell which process
+ * ran which attempt, and that no two ran at once.
+ */
+export function ledgerHandlers(ledger: string): Handlers<JobTestTools> {
+  const handlers = jobTestHandlers(new HeldJobs());
+  return {
+    ...handlers,
+    count_primes: (args, job) => {
+      appendFileSync(
+        ledger,
+        `${JSON.stringify({ job: job.jobId, attempt: job.attempt, pid: process.pid })}\n`,
+      );
+      return handlers.count_primes(args, job);
     },
   };
 }
