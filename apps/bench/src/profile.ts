@@ -42,7 +42,7 @@ function place(url: string): string {
   return dep ? `${dep[1]}/${dep[2]}` : basename(url);
 }
 
-function summarize(file: string, top = 15) {
+function summarize(file: string, top = Number(process.env.TOP ?? 15)) {
   const { total, rows } = selfTimes(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
   const idle = rows.find(([name]) => name === '(idle)')?.[1] ?? 0;
   console.log(

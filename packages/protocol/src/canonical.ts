@@ -27,9 +27,11 @@ export class NotCanonicalizableError extends Error {
 /**
  * Walks a JSON value without recursion (so hostile nesting cannot overflow the stack) and throws
  * unless RFC 8785 can canonicalize it (finite numbers, well-formed strings) within the limits
- * above (depth within `maxDepth`).
+ * above (depth within `maxDepth`). Returns whether every object's keys already come in RFC 8785
+ * order (see `canonicalJson`).
  */
-export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): void {
+export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): boolean {
+  let keysInOrder = true;
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
@@ -56,9 +58,13 @@ export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): voi
           }
           const keys = Object.keys(v);
           if (keys.length > MAX_KEYS) throw new NotCanonicalizableError('TOO_LARGE');
+          let previous: string | undefined;
           for (const key of keys) {
             if (key.length > MAX_STRING_LENGTH) throw new NotCanonicalizableError('TOO_LARGE');
             if (!key.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
+            // `<` on strings compares UTF-16 code units, as RFC 8785 sorts.
+            if (previous !== undefined && !(previous < key)) keysInOrder = false;
+            previous = key;
             stack.push([(v as Record<string, unknown>)[key], depth + 1]);
           }
         }
@@ -68,6 +74,7 @@ export function assertCanonicalizable(value: unknown, maxDepth = MAX_DEPTH): voi
         throw new NotCanonicalizableError('NOT_JSON');
     }
   }
+  return keysInOrder;
 }
 
 /** RFC 8785 canonical JSON text of a value that `assertCanonicalizable` accepts. */
@@ -75,4 +82,16 @@ export function canonicalize(value: unknown): string {
   const text = canonicalizeJcs(value);
   if (text === undefined) throw new NotCanonicalizableError('NOT_JSON');
   return text;
+}
+
+/**
+ * RFC 8785 canonical JSON text of any value, after the checks of `assertCanonicalizable`. RFC
+ * 8785 writes strings and numbers exactly as JSON.stringify does and sorts object members; so
+ * when every object's keys already come in that order (as JSON.stringify will emit them), the
+ * engine's JSON.stringify gives the canonical text, several times faster than the
+ * `canonicalize` library, which does the rest. (`envelope-signing.test.ts` checks the two
+ * against each other.)
+ */
+export function canonicalJson(value: unknown): string {
+  return assertCanonicalizable(value) ? JSON.stringify(value) : canonicalize(value);
 }

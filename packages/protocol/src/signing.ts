@@ -1,5 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { assertCanonicalizable, canonicalize } from './canonical.ts';
+import { canonicalJson, NotCanonicalizableError } from './canonical.ts';
+import type {
+  ResponseEnvelope,
+  UnsignedRequestEnvelope,
+  UnsignedResponseEnvelope,
+} from './envelope.ts';
 
 /** Secrets shorter than this are refused when a keyring is loaded. */
 export const MIN_SECRET_LENGTH = 32;
@@ -10,8 +15,7 @@ export type SigningKey = string | Buffer;
 /** The bytes that get signed: the canonical form of the envelope without its `signature`. */
 export function signingInput(envelope: object): string {
   const { signature: _ignored, ...unsigned } = envelope as Record<string, unknown>;
-  assertCanonicalizable(unsigned);
-  return canonicalize(unsigned);
+  return canonicalJson(unsigned);
 }
 
 export function hmacHex(key: SigningKey, data: string): string {
@@ -40,13 +44,69 @@ export function findSigningKey<K extends { secret: SigningKey }>(
   signature: string,
   keys: readonly K[],
 ): K | undefined {
+  if (!SIGNATURE_HEX.test(signature)) return undefined;
+  const given = Buffer.from(signature, 'hex');
   let found: K | undefined;
   for (const key of keys) {
-    if (signaturesEqual(hmacHex(key.secret, input), signature) && found === undefined) found = key;
+    const mac = createHmac('sha256', key.secret).update(input, 'utf8').digest();
+    if (timingSafeEqual(mac, given) && found === undefined) found = key;
   }
   return found;
 }
 
 export function verify(envelope: { signature: string }, key: SigningKey): boolean {
   return signaturesEqual(hmacHex(key, signingInput(envelope)), envelope.signature);
+}
+
+/** A string as RFC 8785 writes it: JSON.stringify's form, once it is well formed. */
+function jcsString(value: string): string {
+  if (!value.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
+  return JSON.stringify(value);
+}
+
+/**
+ * `signingInput` of a request envelope that `requestEnvelopeSchema` accepted, without walking
+ * its fixed fields generically: the schema fixes which members exist, so their order is known
+ * and only `args` needs the canonicalizer. The request path runs this on every call.
+ */
+export function requestSigningInput(e: UnsignedRequestEnvelope): string {
+  const kid = e.kid === undefined ? '' : `,"kid":${jcsString(e.kid)}`;
+  return `{"args":${canonicalJson(e.args)},"client_id":${jcsString(e.client_id)}${kid},"nonce":${jcsString(e.nonce)},"request_id":${jcsString(e.request_id)},"server_id":${jcsString(e.server_id)},"tool":${jcsString(e.tool)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
+}
+
+/** `signingInput` of a response envelope, the same way as `requestSigningInput`. */
+export function responseSigningInput(e: UnsignedResponseEnvelope): string {
+  const error = e.error === null ? 'null' : canonicalJson(e.error);
+  const result = e.result === null ? 'null' : canonicalJson(e.result);
+  return `{"error":${error},"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":${result},"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
+}
+
+function jcsNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new NotCanonicalizableError('NON_FINITE_NUMBER');
+  return JSON.stringify(value);
+}
+
+/** A signed response envelope and its JSON text. */
+export class SignedResponse {
+  constructor(
+    private readonly unsigned: UnsignedResponseEnvelope,
+    readonly signature: string,
+    /** The canonical text with the signature added last: what a server sends. */
+    readonly json: string,
+  ) {}
+
+  get envelope(): ResponseEnvelope {
+    return { ...this.unsigned, signature: this.signature };
+  }
+}
+
+/** Signs a response envelope; the JSON text comes with it, so nothing is serialized twice. */
+export function signResponse(envelope: UnsignedResponseEnvelope, key: SigningKey): SignedResponse {
+  const input = responseSigningInput(envelope);
+  const signature = hmacHex(key, input);
+  return new SignedResponse(
+    envelope,
+    signature,
+    `${input.slice(0, -1)},"signature":"${signature}"}`,
+  );
 }

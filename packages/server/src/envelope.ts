@@ -7,23 +7,43 @@ import {
   PROTOCOL_VERSION,
   type Reply,
   type RequestEnvelope,
-  type ResponseEnvelope,
   requestEnvelopeSchema,
-  sign,
+  requestSigningInput,
+  type SignedResponse,
+  signResponse,
 } from '@signet/protocol';
 import type { z } from 'zod';
 import { SignetError } from './errors.ts';
 import type { ClientKey, KeyringClient } from './keyring.ts';
 import type { SignetServices } from './services.ts';
 
-/** An authenticated call, as the tool behind the middleware sees it. */
-export interface VerifiedCall {
-  envelope: RequestEnvelope;
-  client: KeyringClient;
-  key: ClientKey;
-  serverId: string;
+/** An authenticated call, as the tool behind the envelope checks sees it. */
+export class VerifiedCall {
+  constructor(
+    readonly envelope: RequestEnvelope,
+    readonly client: KeyringClient,
+    readonly key: ClientKey,
+    readonly serverId: string,
+    private readonly now: () => number,
+  ) {}
+
   /** Signs a response to this call with the key that verified it. */
-  respond(reply: Reply): ResponseEnvelope;
+  respond(reply: Reply): SignedResponse {
+    return signResponse(
+      {
+        v: PROTOCOL_VERSION,
+        request_id: this.envelope.request_id,
+        ts_ms: this.now(),
+        ok: reply.ok,
+        server_id: this.serverId,
+        nonce: this.envelope.nonce,
+        status: reply.status,
+        result: reply.result,
+        error: reply.error,
+      },
+      this.key.secret,
+    );
+  }
 }
 
 /** Unknown clients are checked against this, so they cost what a known client costs. */
@@ -71,39 +91,21 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
 
   const keyring = services.keyring();
   const client = keyring.client(envelope.client_id);
-  const { signature, ...unsigned } = envelope;
-  const signed = canonicalize(unsigned);
+  const signed = requestSigningInput(envelope);
   const candidates: ReadonlyArray<{ kid?: string; secret: Buffer }> = client
     ? envelope.kid === undefined
       ? client.keys
       : client.keys.filter((key) => key.kid === envelope.kid)
     : DECOY_KEYS;
-  const key = findSigningKey(signed, signature, candidates.length > 0 ? candidates : DECOY_KEYS);
+  const key = findSigningKey(
+    signed,
+    envelope.signature,
+    candidates.length > 0 ? candidates : DECOY_KEYS,
+  );
   if (!client || !key || key.kid === undefined) {
     throw new SignetError('BAD_SIGNATURE', 'the signature does not verify');
   }
-  const serverId = keyring.serverId;
-  return {
-    envelope,
-    client,
-    key: key as ClientKey,
-    serverId,
-    respond: (reply) =>
-      sign(
-        {
-          v: PROTOCOL_VERSION,
-          request_id: envelope.request_id,
-          ts_ms: services.now(),
-          ok: reply.ok,
-          server_id: serverId,
-          nonce: envelope.nonce,
-          status: reply.status,
-          result: reply.result,
-          error: reply.error,
-        },
-        key.secret,
-      ) as ResponseEnvelope,
-  };
+  return new VerifiedCall(envelope, client, key as ClientKey, keyring.serverId, services.now);
 }
 
 /** DESIGN 1.4 checks 4 to 7 (and the rate limit), for a caller whose signature verified. */

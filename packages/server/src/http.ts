@@ -2,10 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyTRPCRouter, TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { SignetError } from './errors.ts';
+import { type SignedCall, signedCallsOf } from './router.ts';
 import type { SignetServices } from './services.ts';
 import { errorShape, type SignetContext } from './trpc.ts';
-
-type Procedure = ((opts: unknown) => Promise<unknown>) & { _def: { type: string } };
 
 const TRPC_PREFIX = '/trpc/';
 
@@ -108,7 +107,12 @@ export function createSignetRequestHandler(opts: {
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { router, services } = opts;
   const ctx: SignetContext = { services };
-  const procedures = router._def.procedures as Record<string, Procedure | undefined>;
+  const calls = signedCallsOf(router);
+  const subscriptions = new Set(
+    Object.entries(router._def.procedures as Record<string, { _def: { type: string } }>)
+      .filter(([, procedure]) => procedure._def.type === 'subscription')
+      .map(([name]) => name),
+  );
   const trpcHandler = createHTTPHandler({
     router,
     basePath: '/trpc/',
@@ -122,29 +126,18 @@ export function createSignetRequestHandler(opts: {
     },
   });
 
-  async function call(
-    req: IncomingMessage,
-    res: ServerResponse,
-    path: string,
-    procedure: Procedure,
-  ) {
-    let input: unknown;
+  async function call(req: IncomingMessage, res: ServerResponse, path: string, run: SignedCall) {
     try {
       const body = await readBody(req, services.maxBodyBytes);
+      let input: unknown;
       try {
         input = JSON.parse(body);
       } catch {
         throw new SignetError('PARSE_ERROR', 'the body is not valid JSON');
       }
-      const data = await procedure({
-        ctx,
-        path,
-        type: 'mutation',
-        getRawInput: async () => input,
-        signal: undefined,
-        batchIndex: 0,
-      });
-      sendJson(res, 200, JSON.stringify({ result: { data } }));
+      const signed = await run(input, services);
+      // tRPC's wire format for a mutation's result, with the envelope's own JSON text inside.
+      sendJson(res, 200, `{"result":{"data":${signed.json}}}`);
     } catch (error) {
       if (error instanceof SignetError || (error as TRPCError)?.name === 'TRPCError') {
         sendError(res, error as TRPCError, path);
@@ -179,12 +172,12 @@ export function createSignetRequestHandler(opts: {
       sendError(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined);
       return;
     }
-    const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
-    if (!procedure) {
+    const run = calls.get(path);
+    const isSubscription = subscriptions.has(path);
+    if (!run && !isSubscription) {
       sendError(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path);
       return;
     }
-    const isSubscription = procedure._def.type === 'subscription';
     const expected = isSubscription ? 'GET' : 'POST';
     if (req.method !== expected) {
       sendError(res, new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`), path);
@@ -202,6 +195,6 @@ export function createSignetRequestHandler(opts: {
       );
       return;
     }
-    void call(req, res, path, procedure);
+    void call(req, res, path, run!);
   };
 }

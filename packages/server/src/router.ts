@@ -10,7 +10,7 @@ import {
   type JobState,
   jobStateToReply,
   type Reply,
-  type ResponseEnvelope,
+  type SignedResponse,
 } from '@signet/protocol';
 import {
   type TRPCBuiltRouter,
@@ -31,7 +31,8 @@ import {
 } from './envelope.ts';
 import { SignetError, StoreUnavailableError } from './errors.ts';
 import { safeToolMessage } from './jobs/tool-error.ts';
-import type { JobEngine, JobHandler, JobUpdate } from './jobs/types.ts';
+import type { JobHandler, JobUpdate } from './jobs/types.ts';
+import type { SignetServices } from './services.ts';
 import type { MaybePromise } from './stores/types.ts';
 import { type SignetContext, type SignetErrorShape, t } from './trpc.ts';
 
@@ -102,31 +103,66 @@ function jobNotFound(): SignetError {
 }
 
 /** Anything a tool throws becomes a SignetError fit for the client; the rest is only logged. */
-function toSignetError(error: unknown, ctx: SignetContext, tool: string): SignetError {
+function toSignetError(error: unknown, services: SignetServices, tool: string): SignetError {
   if (error instanceof SignetError) return error;
   if (error instanceof StoreUnavailableError) return error;
-  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
-  if (cause instanceof SignetError) return cause;
-  ctx.services.logger.error({ err: cause, tool }, 'tool failed');
-  return new SignetError('TOOL_FAILED', safeToolMessage(cause, 'the tool failed'));
+  services.logger.error({ err: error, tool }, 'tool failed');
+  return new SignetError('TOOL_FAILED', safeToolMessage(error, 'the tool failed'));
+}
+
+/** A refusal after check 3: the client gets it signed, with the key that verified its call. */
+function signedRefusal(
+  call: VerifiedCall,
+  error: unknown,
+  services: SignetServices,
+  tool: string,
+): SignetError {
+  const refusal = toSignetError(error, services, tool);
+  refusal.envelope = call.respond(errorReply(refusal)).envelope;
+  return refusal;
 }
 
 /**
- * Builds the tRPC router of a contract set: every procedure runs behind the envelope middleware
+ * One signed call, from the parsed body to the signed response (DESIGN 1.4 checks 1-9). The
+ * HTTP front runs it directly; the tRPC procedure of the same tool runs the same function.
+ */
+export type SignedCall = (raw: unknown, services: SignetServices) => Promise<SignedResponse>;
+
+/** The signed calls of each router built by `createSignetRouter`, by tool name. */
+const signedCallsByRouter = new WeakMap<object, ReadonlyMap<string, SignedCall>>();
+
+/** The signed calls (every tool but the watch_job subscription) of a Signet router. */
+export function signedCallsOf(router: object): ReadonlyMap<string, SignedCall> {
+  const calls = signedCallsByRouter.get(router);
+  if (!calls) throw new Error('not a router built by createSignetRouter');
+  return calls;
+}
+
+/**
+ * Builds the tRPC router of a contract set: every procedure runs behind the envelope checks
  * (DESIGN 1.4) and answers with a signed envelope; job tools go to the job engine.
  */
 export function createSignetRouter<C extends ContractSet>(
   contracts: C,
   handlers: Handlers<C>,
 ): SignetRouter<C> {
-  const record: Record<string, unknown> = {};
+  const procedures: Record<string, unknown> = {};
+  const calls = new Map<string, SignedCall>();
   for (const contract of Object.values(contracts)) {
-    record[contract.name] = buildProcedure(
-      contract,
-      (handlers as Record<string, unknown>)[contract.name],
+    const handler = (handlers as Record<string, unknown>)[contract.name];
+    if (contract.kind === 'job-control' && contract.operation === 'watch') {
+      procedures[contract.name] = watchProcedure(contract);
+      continue;
+    }
+    const run = signedCall(contract, handler);
+    calls.set(contract.name, run);
+    procedures[contract.name] = withRawInput.mutation(
+      async ({ ctx }) => (await run(ctx.raw, ctx.services)).envelope,
     );
   }
-  return t.router(record as never) as unknown as SignetRouter<C>;
+  const router = t.router(procedures as never) as unknown as SignetRouter<C>;
+  signedCallsByRouter.set(router, calls);
+  return router;
 }
 
 /** The job handlers of a contract set, for a job engine. */
@@ -141,131 +177,133 @@ export function jobDefinitions<C extends ContractSet>(contracts: C, handlers: Ha
   return definitions;
 }
 
-function buildProcedure(contract: AnyContract, handler: unknown) {
+/** No tRPC input parser: the body is the envelope, checked and unwrapped by the call itself. */
+const withRawInput = t.procedure.use(async ({ getRawInput, next }) =>
+  next({ ctx: { raw: await getRawInput() } }),
+);
+
+/** Checks 1-8: an authenticated, authorized call and its validated `args`. */
+async function admit(
+  contract: AnyContract,
+  raw: unknown,
+  services: SignetServices,
+): Promise<{ call: VerifiedCall; args: Record<string, unknown> }> {
+  const call = authenticate(raw, contract.name, services);
+  try {
+    await authorize(call, services).catch((error: unknown) => {
+      throw error instanceof SignetError ? error : new StoreUnavailableError(error);
+    });
+    const protoKey = protoKeyPath(call.envelope.args);
+    if (protoKey !== undefined) {
+      throw new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
+        details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
+      });
+    }
+    const args = contract.input.safeParse(call.envelope.args);
+    if (!args.success) {
+      throw new SignetError('INVALID_ARGS', describeIssues(args.error), {
+        details: issuesOf(args.error),
+      });
+    }
+    return { call, args: args.data as Record<string, unknown> };
+  } catch (error) {
+    throw signedRefusal(call, error, services, contract.name);
+  }
+}
+
+/** What check 9 does for each kind of contract: its signed reply. */
+function signedCall(contract: AnyContract, handler: unknown): SignedCall {
+  const execute = executor(contract, handler);
+  return async (raw, services) => {
+    const { call, args } = await admit(contract, raw, services);
+    try {
+      return call.respond(await execute(call, args, services));
+    } catch (error) {
+      throw signedRefusal(call, error, services, contract.name);
+    }
+  };
+}
+
+type Executor = (
+  call: VerifiedCall,
+  args: Record<string, unknown>,
+  services: SignetServices,
+) => Promise<Reply>;
+
+function executor(contract: AnyContract, handler: unknown): Executor {
   if (contract.kind !== 'job-control' && typeof handler !== 'function') {
     throw new Error(`no handler for tool "${contract.name}"`);
   }
-
-  /** Runs checks 1-8 and signs the outcome of check 9 (or any refusal after check 3). */
-  const envelopeMiddleware = t.middleware(async ({ ctx, type, getRawInput, next }) => {
-    let raw = await getRawInput();
-    if (type === 'subscription') raw = withoutInjectedLastEventId(raw);
-    const call = authenticate(raw, contract.name, ctx.services);
-    try {
-      await authorize(call, ctx.services).catch((error: unknown) => {
-        throw error instanceof SignetError ? error : new StoreUnavailableError(error);
-      });
-      const protoKey = protoKeyPath(call.envelope.args);
-      if (protoKey !== undefined) {
-        throw new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
-          details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
-        });
-      }
-      const args = contract.input.safeParse(call.envelope.args);
-      if (!args.success) {
-        throw new SignetError('INVALID_ARGS', describeIssues(args.error), {
-          details: issuesOf(args.error),
-        });
-      }
-      // The tool sees the validated `args`, not the envelope. (No tRPC input parser: it would
-      // only repeat this validation; the client's types come from `SignetRouter`.)
-      const result = await next({ ctx: { call, args: args.data } });
-      if (!result.ok) throw toSignetError(result.error, ctx, contract.name);
-      return { ...result, data: respond(contract, call, result.data) };
-    } catch (error) {
-      const refusal = toSignetError(error, ctx, contract.name);
-      refusal.envelope = call.respond(errorReply(refusal));
-      throw refusal;
-    }
-  });
-
-  const base = t.procedure.use(envelopeMiddleware);
-  type Ctx = SignetContext & { call: VerifiedCall; args: Record<string, unknown> };
-  const jobs = (ctx: SignetContext): JobEngine => ctx.services.jobs;
-
   switch (contract.kind) {
     case 'tool': {
       const run = handler as ToolHandler<ToolContract>;
-      return base.mutation(async ({ ctx }) => {
-        const { call, args: input } = ctx as Ctx;
-        const output = await run(input as Record<string, unknown>, {
+      return async (call, args, services) => {
+        const output = await run(args, {
           clientId: call.envelope.client_id,
           requestId: call.envelope.request_id,
           serverId: call.serverId,
         });
         const checked = contract.output.safeParse(output);
         if (!checked.success) {
-          ctx.services.logger.error(
+          services.logger.error(
             { tool: contract.name, issues: checked.error.issues },
             'tool output does not match its contract',
           );
           throw new SignetError('TOOL_FAILED', 'the tool produced an invalid output');
         }
-        return checked.data;
-      });
+        return reply('ok', checked.data as Record<string, unknown>);
+      };
     }
     case 'job':
-      return base.mutation(async ({ ctx }) => {
-        const { call, args: input } = ctx as Ctx;
-        const args = input as Record<string, unknown>;
-        const { jobId } = await jobs(ctx).start({
+      return async (call, args, services) => {
+        const { jobId } = await services.jobs.start({
           clientId: call.envelope.client_id,
           requestId: call.envelope.request_id,
           tool: contract.name,
           args,
           argsHash: argsHash(args),
         });
-        return { job_id: jobId };
-      });
+        return reply('accepted', { job_id: jobId });
+      };
     case 'job-control': {
-      if (contract.operation === 'watch') {
-        return base.subscription(async ({ ctx, signal }) => {
-          const { call, args: input } = ctx as Ctx;
-          const { job_id, after } = input as { job_id: string; after?: string };
-          const updates = await jobs(ctx).watch(
-            call.envelope.client_id,
-            job_id,
-            after,
-            signal ?? new AbortController().signal,
-          );
-          if (!updates) throw jobNotFound();
-          return updates;
-        });
-      }
       const operation = contract.operation;
-      return base.mutation(async ({ ctx }) => {
-        const { call, args: input } = ctx as Ctx;
-        const { job_id } = input as { job_id: string };
-        const engine = jobs(ctx);
+      return async (call, args, services) => {
+        const { job_id } = args as { job_id: string };
         const state =
           operation === 'poll'
-            ? await engine.get(call.envelope.client_id, job_id)
-            : await engine.cancel(call.envelope.client_id, job_id);
+            ? await services.jobs.get(call.envelope.client_id, job_id)
+            : await services.jobs.cancel(call.envelope.client_id, job_id);
         if (!state) throw jobNotFound();
-        return state;
-      });
+        return jobStateToReply(state);
+      };
     }
   }
 }
 
-/** Turns what a procedure returned into the signed response envelope(s) of DESIGN 1.2 / 1.7. */
-function respond(contract: AnyContract, call: VerifiedCall, data: unknown): unknown {
-  switch (contract.kind) {
-    case 'tool':
-      return call.respond(reply('ok', data as Record<string, unknown>));
-    case 'job':
-      return call.respond(reply('accepted', data as Record<string, unknown>));
-    case 'job-control':
-      if (contract.operation === 'watch') {
-        return signUpdates(call, data as AsyncIterable<JobUpdate>);
-      }
-      return call.respond(jobStateToReply(data as JobState));
-  }
+/** watch_job: a tRPC subscription (SSE through tRPC's own adapter), one signed envelope per change. */
+function watchProcedure(contract: JobControlContract) {
+  return withRawInput.subscription(async ({ ctx, signal }) => {
+    const { services } = ctx;
+    const { call, args } = await admit(contract, withoutInjectedLastEventId(ctx.raw), services);
+    try {
+      const { job_id, after } = args as { job_id: string; after?: string };
+      const updates = await services.jobs.watch(
+        call.envelope.client_id,
+        job_id,
+        after,
+        signal ?? new AbortController().signal,
+      );
+      if (!updates) throw jobNotFound();
+      return signUpdates(call, updates);
+    } catch (error) {
+      throw signedRefusal(call, error, services, contract.name);
+    }
+  });
 }
 
 async function* signUpdates(call: VerifiedCall, updates: AsyncIterable<JobUpdate>) {
   for await (const update of updates) {
-    yield tracked(update.id, call.respond(jobStateToReply(update.state)) as ResponseEnvelope);
+    yield tracked(update.id, call.respond(jobStateToReply(update.state)).envelope);
     if (isTerminal(update.state.status)) return;
   }
 }

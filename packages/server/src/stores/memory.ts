@@ -1,30 +1,21 @@
 import type { JobStatus } from '@signet/protocol';
+import { NonceIndex, nonceKey } from './nonce-index.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Nothing survives a restart: for tests and throwaway servers (`SIGNET_STORE=memory:`). */
 export class MemoryStore implements LocalStore {
   readonly description = 'memory';
-  private readonly nonces = new Map<string, number>();
+  private readonly nonces = new NonceIndex();
   private readonly jobs = new Map<string, JobRecord>();
   private readonly byRequest = new Map<string, string>();
   private readonly events = new Map<string, JobEvent[]>();
 
   claim(clientId: string, nonce: string, expiresAtMs: number): boolean {
-    const key = `${clientId}\u0000${nonce}`;
-    if (this.nonces.has(key)) return false;
-    this.nonces.set(key, expiresAtMs);
-    return true;
+    return this.nonces.claim(nonceKey(clientId, nonce), expiresAtMs);
   }
 
   pruneNonces(now: number): number {
-    let dropped = 0;
-    for (const [key, expires] of this.nonces) {
-      if (expires < now) {
-        this.nonces.delete(key);
-        dropped++;
-      }
-    }
-    return dropped;
+    return this.nonces.prune(now);
   }
 
   createOrGet(record: JobRecord): { record: JobRecord; created: boolean } {

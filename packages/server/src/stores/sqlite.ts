@@ -1,19 +1,23 @@
-import { createHash } from 'node:crypto';
 import type { JobStatus } from '@signet/protocol';
 import Database from 'better-sqlite3';
+import { NonceIndex, type NonceKey, nonceKey } from './nonce-index.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Bump when the schema changes, and migrate from the older versions in `migrate`. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
-  -- One row per nonce, keyed by a 64-bit hash of (client_id, nonce): integer keys keep the
-  -- table small and dense, so inserts stay in SQLite's page cache under load. A collision could
-  -- only refuse a fresh nonce (as a replay), never accept a replay.
-  CREATE TABLE IF NOT EXISTS nonce_hashes (
-    hash       INTEGER PRIMARY KEY,
-    expires_at INTEGER NOT NULL
-  );
+  -- The durable log of claimed nonces: a 64-bit hash of (client_id, nonce), as two 32-bit
+  -- halves, and when it may be
+  -- forgotten. Lookups go to the in-memory index (this process holds the file exclusively), so
+  -- the log is only appended to, in expiry order (nearly the order of arrival: cheap), read back
+  -- at start-up and pruned from its old end.
+  CREATE TABLE IF NOT EXISTS nonce_log (
+    expires_at INTEGER NOT NULL,
+    key_hi     INTEGER NOT NULL,
+    key_lo     INTEGER NOT NULL,
+    PRIMARY KEY (expires_at, key_hi, key_lo)
+  ) WITHOUT ROWID;
 
   CREATE TABLE IF NOT EXISTS jobs (
     id          TEXT    PRIMARY KEY,
@@ -45,18 +49,14 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-/** 64 bits of sha256 over the client and its nonce (length-prefixed, so no two pairs collide as text). */
-function nonceHash(clientId: string, nonce: string): bigint {
-  return createHash('sha256')
-    .update(`${clientId.length}:${clientId}:${nonce}`)
-    .digest()
-    .readBigInt64BE(0);
-}
+/** Nonces written by one statement, when a group commit has that many. */
+const LOG_CHUNK = 16;
 
-interface PendingClaim {
-  clientId: string;
-  nonce: string;
-  expiresAtMs: number;
+/** Claims waiting for the next group commit, and the promise their callers wait on. */
+interface ClaimBatch {
+  keys: NonceKey[];
+  expires: number[];
+  committed: Promise<boolean>;
   resolve(fresh: boolean): void;
   reject(error: unknown): void;
 }
@@ -143,8 +143,9 @@ export class SqliteStore implements LocalStore {
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly createTx: (record: JobRecord) => { record: JobRecord; created: boolean };
   private readonly updateTx: (id: string, patch: JobPatch, now: number) => JobRecord | undefined;
-  private readonly claimAllTx: (claims: readonly PendingClaim[]) => boolean[];
-  private pendingClaims: PendingClaim[] = [];
+  private readonly appendClaimsTx: (batch: ClaimBatch) => void;
+  private batch: ClaimBatch | undefined;
+  private readonly nonces = new NonceIndex();
 
   constructor(path: string) {
     this.description = `sqlite:${path}`;
@@ -187,11 +188,29 @@ export class SqliteStore implements LocalStore {
       return { record: toRecord(existing), created: false };
     }).immediate;
 
-    this.claimAllTx = this.db.transaction((claims: readonly PendingClaim[]) =>
-      claims.map(
-        (c) => this.stmts.claim.run(nonceHash(c.clientId, c.nonce), c.expiresAtMs).changes === 1,
-      ),
+    const logMany = this.db.prepare(
+      `INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo) VALUES ${Array(LOG_CHUNK).fill('(?, ?, ?)').join(', ')}`,
     );
+    const params: number[] = new Array(LOG_CHUNK * 3);
+    this.appendClaimsTx = this.db.transaction((batch: ClaimBatch) => {
+      const n = batch.keys.length;
+      let i = 0;
+      // Whole chunks in one statement each (a statement costs more than its rows), then the rest.
+      for (; i + LOG_CHUNK <= n; i += LOG_CHUNK) {
+        for (let j = 0; j < LOG_CHUNK; j++) {
+          const key = batch.keys[i + j]!;
+          params[j * 3] = batch.expires[i + j]!;
+          params[j * 3 + 1] = key.hi;
+          params[j * 3 + 2] = key.lo;
+        }
+        logMany.run(params);
+      }
+      for (; i < n; i++) {
+        const key = batch.keys[i]!;
+        this.stmts.logNonce.run(batch.expires[i]!, key.hi, key.lo);
+      }
+    });
+    this.loadNonces();
 
     this.updateTx = this.db.transaction((id: string, patch: JobPatch, now: number) => {
       const row = this.stmts.getJob.get(id);
@@ -211,39 +230,68 @@ export class SqliteStore implements LocalStore {
   }
 
   /**
-   * Group commit: claims made while the event loop handles one batch of sockets share one
-   * transaction, committed before any of them is answered. A commit costs far more than an
-   * insert, so under load this is several times cheaper per call than `claim`.
+   * Group commit: the index answers at once, and the claims made while the event loop handles
+   * one batch of sockets are written in one transaction, committed before any of them is
+   * answered. A commit costs far more than an insert, so under load this is several times
+   * cheaper per call than `claim`.
    */
   claimSoon(clientId: string, nonce: string, expiresAtMs: number): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      const first =
-        this.pendingClaims.push({ clientId, nonce, expiresAtMs, resolve, reject }) === 1;
-      if (first) setImmediate(() => this.commitClaims());
-    });
+    const key = nonceKey(clientId, nonce);
+    if (!this.nonces.claim(key, expiresAtMs)) return Promise.resolve(false);
+    let batch = this.batch;
+    if (!batch) {
+      let resolve!: (fresh: boolean) => void;
+      let reject!: (error: unknown) => void;
+      const committed = new Promise<boolean>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = { keys: [], expires: [], committed, resolve, reject };
+      this.batch = batch;
+      setImmediate(this.commitBatch);
+    }
+    batch.keys.push(key);
+    batch.expires.push(expiresAtMs);
+    return batch.committed;
   }
 
-  private commitClaims(): void {
-    const claims = this.pendingClaims;
-    this.pendingClaims = [];
-    let results: boolean[];
+  private readonly commitBatch = (): void => {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
     try {
-      results = this.claimAllTx(claims);
+      this.appendClaimsTx(batch);
     } catch (error) {
-      for (const claim of claims) claim.reject(error);
+      // Not recorded, so not spent: the same signed call may be retried.
+      for (const key of batch.keys) this.nonces.release(key);
+      batch.reject(error);
       return;
     }
-    for (const [i, claim] of claims.entries()) claim.resolve(results[i]!);
-  }
+    batch.resolve(true);
+  };
 
   claim(clientId: string, nonce: string, expiresAtMs: number): boolean {
-    // One atomic statement. An expired row that was not pruned yet still conflicts, so the
-    // nonce stays refused until pruning (check 5 refuses such old requests anyway).
-    return this.stmts.claim.run(nonceHash(clientId, nonce), expiresAtMs).changes === 1;
+    const key = nonceKey(clientId, nonce);
+    if (!this.nonces.claim(key, expiresAtMs)) return false;
+    try {
+      this.stmts.logNonce.run(expiresAtMs, key.hi, key.lo);
+    } catch (error) {
+      this.nonces.release(key);
+      throw error;
+    }
+    return true;
   }
 
   pruneNonces(now: number): number {
-    return this.stmts.pruneNonces.run(now).changes;
+    this.stmts.pruneNonces.run(now);
+    return this.nonces.prune(now);
+  }
+
+  /** Reads the log into the index (start-up); what expired goes at the first prune. */
+  private loadNonces(): void {
+    for (const row of this.stmts.readNonces.iterate()) {
+      this.nonces.claim({ hi: row.key_hi, lo: row.key_lo }, row.expires_at);
+    }
   }
 
   createOrGet(record: JobRecord): { record: JobRecord; created: boolean } {
@@ -298,12 +346,21 @@ function migrate(db: Database.Database): void {
     db.exec(SCHEMA);
     if (version === 1) {
       // Version 1 kept nonces as text keys: carry them over, hashed, so none can be replayed.
-      db.function('signet_nonce_hash', (clientId, nonce) =>
-        nonceHash(String(clientId), String(nonce)),
-      );
-      db.exec(`INSERT OR IGNORE INTO nonce_hashes (hash, expires_at)
-                 SELECT signet_nonce_hash(client_id, nonce), expires_at FROM nonces;
+      db.function('signet_nonce_key', (clientId, nonce, half) => {
+        const key = nonceKey(String(clientId), String(nonce));
+        return half === 'hi' ? key.hi : key.lo;
+      });
+      db.exec(`INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo)
+                 SELECT expires_at, signet_nonce_key(client_id, nonce, 'hi'),
+                        signet_nonce_key(client_id, nonce, 'lo') FROM nonces;
                DROP TABLE nonces;`);
+    }
+    if (version === 2) {
+      // Version 2 kept the same 64-bit keys, signed, in a table keyed by them.
+      db.exec(`INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo)
+                 SELECT expires_at, (hash >> 32) & 4294967295, hash & 4294967295
+                 FROM nonce_hashes;
+               DROP TABLE nonce_hashes;`);
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
@@ -311,10 +368,13 @@ function migrate(db: Database.Database): void {
 
 function prepare(db: Database.Database) {
   return {
-    claim: db.prepare<[bigint, number]>(
-      'INSERT INTO nonce_hashes (hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    logNonce: db.prepare<[number, number, number]>(
+      'INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo) VALUES (?, ?, ?)',
     ),
-    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_hashes WHERE expires_at < ?'),
+    readNonces: db.prepare<[], { expires_at: number; key_hi: number; key_lo: number }>(
+      'SELECT expires_at, key_hi, key_lo FROM nonce_log',
+    ),
+    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_log WHERE expires_at < ?'),
     insertJob: db.prepare<[ReturnType<typeof toParams>]>(
       `INSERT INTO jobs (id, client_id, request_id, tool, args, args_hash, status, progress,
          output, error, seq, attempts, created_at, updated_at, finished_at)

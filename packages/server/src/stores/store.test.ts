@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from './memory.ts';
+import { nonceKey } from './nonce-index.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { JobRecord, LocalStore } from './types.ts';
 
@@ -61,21 +62,39 @@ describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
     });
 
     it('refuses an expired nonce until it is pruned', () => {
-      expect(store.claim('client-a', 'nonce-0000000001', 100)).toBe(true);
-      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
-      expect(store.pruneNonces(200)).toBe(1);
-      expect(store.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
+      expect(store.claim('client-a', 'nonce-0000000001', 100_000)).toBe(true);
+      expect(store.claim('client-a', 'nonce-0000000001', 900_000)).toBe(false);
+      expect(store.pruneNonces(200_000)).toBe(1);
+      expect(store.claim('client-a', 'nonce-0000000001', 900_000)).toBe(true);
     });
 
+    // Expiry is kept to the whole second, rounded up: a nonce may be remembered a little
+    // longer than asked, never shorter.
     it('prunes only the nonces that expired before now', () => {
-      store.claim('client-a', 'old-nonce-000001', 100);
-      store.claim('client-a', 'edge-nonce-00001', 150);
-      store.claim('client-b', 'new-nonce-000001', 200);
-      expect(store.pruneNonces(150)).toBe(1);
-      expect(store.claim('client-a', 'old-nonce-000001', 1_000)).toBe(true);
-      expect(store.claim('client-a', 'edge-nonce-00001', 1_000)).toBe(false);
-      expect(store.claim('client-b', 'new-nonce-000001', 1_000)).toBe(false);
-      expect(store.pruneNonces(150)).toBe(0);
+      store.claim('client-a', 'old-nonce-000001', 100_000);
+      store.claim('client-a', 'edge-nonce-00001', 149_001);
+      store.claim('client-b', 'new-nonce-000001', 200_000);
+      expect(store.pruneNonces(150_000)).toBe(1);
+      expect(store.claim('client-a', 'old-nonce-000001', 900_000)).toBe(true);
+      expect(store.claim('client-a', 'edge-nonce-00001', 900_000)).toBe(false);
+      expect(store.claim('client-b', 'new-nonce-000001', 900_000)).toBe(false);
+      expect(store.pruneNonces(150_000)).toBe(0);
+    });
+
+    it('keeps every one of many nonces apart, across growth and pruning', () => {
+      const n = 10_000;
+      for (let i = 0; i < n; i++) {
+        expect(store.claim('client-a', `nonce-${i}-padding-xx`, i < n / 2 ? 1_000 : 900_000)).toBe(
+          true,
+        );
+      }
+      expect(store.pruneNonces(100_000)).toBe(n / 2);
+      let refused = 0;
+      for (let i = 0; i < n; i++) {
+        if (!store.claim('client-a', `nonce-${i}-padding-xx`, 900_000)) refused++;
+      }
+      // The pruned half is free again; the live half is still refused.
+      expect(refused).toBe(n / 2);
     });
   });
 
@@ -233,6 +252,11 @@ describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
   });
 });
 
+/** A nonce key as schema version 2 stored it: one signed 64-bit integer. */
+function signed64(key: { hi: number; lo: number }): bigint {
+  return BigInt.asIntN(64, (BigInt(key.hi) << 32n) | BigInt(key.lo));
+}
+
 describe('SqliteStore only', () => {
   it('keeps nonces and jobs across close and reopen', () => {
     const path = freshPath();
@@ -262,7 +286,7 @@ describe('SqliteStore only', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
     } finally {
       db.close();
     }
@@ -282,6 +306,51 @@ describe('SqliteStore only', () => {
       expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
     } finally {
       store.close();
+    }
+  });
+
+  it('keeps refusing nonces stored by schema version 2 after the upgrade', () => {
+    const path = freshPath();
+    new SqliteStore(path).close();
+    // Version 2: the same 64-bit keys, as signed integers, in a table keyed by them. (Sixteen
+    // nonces: some keys are negative as signed integers.)
+    const nonces = Array.from({ length: 16 }, (_, i) => `nonce-v2-${i}-padding`);
+    const rows = nonces.map(
+      (n) => `(${signed64(nonceKey('client-a', n))}, ${Date.now() + 60_000})`,
+    );
+    const old = new Database(path);
+    old.exec(`DROP TABLE nonce_log;
+      CREATE TABLE nonce_hashes (hash INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL);
+      INSERT INTO nonce_hashes VALUES ${rows.join(', ')};`);
+    old.pragma('user_version = 2');
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(rows.some((row) => row.startsWith('(-'))).toBe(true);
+      for (const n of nonces) expect(store.claim('client-a', n, Date.now() + 60_000)).toBe(false);
+      expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('has written group-committed claims to the file by the time they are answered', async () => {
+    const path = freshPath();
+    const first = new SqliteStore(path);
+    const answered = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        first.claimSoon('client-a', `nonce-${i}-padding`, 9e12),
+      ),
+    );
+    expect(answered.every(Boolean)).toBe(true);
+    first.close();
+    const second = new SqliteStore(path);
+    try {
+      for (let i = 0; i < 300; i++) {
+        expect(second.claim('client-a', `nonce-${i}-padding`, 9e12)).toBe(false);
+      }
+    } finally {
+      second.close();
     }
   });
 
