@@ -1,5 +1,6 @@
 // The request path's envelope signing (fixed member order, canonicalizer only for args/result)
 // must produce exactly what the generic `signingInput` does, for any envelope the schema accepts.
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +10,14 @@ import {
   type UnsignedRequestEnvelope,
   type UnsignedResponseEnvelope,
 } from './envelope.ts';
-import { requestSigningInput, responseSigningInput, signResponse, verify } from './signing.ts';
+import {
+  hmacHex,
+  hmacSha256,
+  requestSigningInput,
+  responseSigningInput,
+  signResponse,
+  verify,
+} from './signing.ts';
 
 const VECTORS = JSON.parse(
   readFileSync(
@@ -139,5 +147,36 @@ describe('responseSigningInput and signResponse', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('hmacSha256', () => {
+  it('is exactly what createHmac gives, for any key and message', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.uint8Array({ maxLength: 200 })),
+        fc.string({ unit: 'binary', maxLength: 300 }),
+        (key, message) => {
+          const k = typeof key === 'string' ? key : Buffer.from(key);
+          const expected = createHmac('sha256', k).update(message, 'utf8').digest();
+          // Twice: the second call uses the cached pads.
+          expect(hmacSha256(k, message).equals(expected)).toBe(true);
+          expect(hmacSha256(k, message).equals(expected)).toBe(true);
+          expect(hmacHex(k, message)).toBe(expected.toString('hex'));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('handles keys of exactly one block, longer ones (hashed first) and empty messages', () => {
+    for (const length of [0, 1, 63, 64, 65, 200]) {
+      const key = Buffer.alloc(length, 7);
+      for (const message of ['', 'a', 'é\u{1F600}', 'x'.repeat(10_000)]) {
+        expect(hmacHex(key, message)).toBe(
+          createHmac('sha256', key).update(message, 'utf8').digest('hex'),
+        );
+      }
+    }
   });
 });

@@ -64,33 +64,33 @@ function discardRest(req: IncomingMessage): void {
   req.resume();
 }
 
+function tooLarge(req: IncomingMessage, limit: number): SignetError {
+  discardRest(req);
+  return new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+}
+
 /** Reads the body, refusing past `limit` bytes as soon as it is exceeded (never buffering it). */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge(req, limit));
+  // (Inline callbacks: this runs on every call.)
   return new Promise((resolve, reject) => {
-    const refuse = () => {
-      discardRest(req);
-      reject(new SignetError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
-    };
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) {
-      refuse();
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
+    req.on('data', function collect(chunk: Buffer) {
       size += chunk.length;
       if (size > limit) {
-        req.off('data', onData);
+        req.off('data', collect);
         chunks.length = 0;
-        refuse();
+        reject(tooLarge(req, limit));
         return;
       }
       chunks.push(chunk);
-    };
-    req.on('data', onData);
+    });
     req.once('end', () => {
-      if (size <= limit) resolve(Buffer.concat(chunks, size).toString('utf8'));
+      if (size > limit) return;
+      // A body in one chunk (the usual case) is decoded in place, without a copy.
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      resolve(body.toString('utf8'));
     });
     req.once('error', reject);
   });
