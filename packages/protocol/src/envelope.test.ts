@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ID_MAX_LENGTH,
+  isRequestEnvelope,
   NONCE_PATTERN,
   newNonce,
   newRequestId,
@@ -129,6 +131,104 @@ describe('requestEnvelopeSchema (DESIGN 1.1)', () => {
 
   it('rejects non-objects', () => {
     for (const bad of [null, [], 'x', [REQUEST]]) expect(accepts(bad)).toBe(false);
+  });
+});
+
+describe('isRequestEnvelope', () => {
+  // Values at and around every limit of the schema, of every JSON type.
+  const edges: unknown[] = [
+    null,
+    true,
+    0,
+    -1,
+    1.5,
+    2 ** 53 - 1,
+    2 ** 53,
+    -(2 ** 53),
+    -(2 ** 53 - 1),
+    1e21,
+    '',
+    'x',
+    'x'.repeat(32),
+    'x'.repeat(33),
+    'x'.repeat(ID_MAX_LENGTH),
+    'x'.repeat(ID_MAX_LENGTH + 1),
+    'a'.repeat(15),
+    'a'.repeat(16),
+    'a'.repeat(128),
+    'a'.repeat(129),
+    'abc!defghijklmnopq',
+    'f'.repeat(64),
+    'F'.repeat(64),
+    'f'.repeat(63),
+    [],
+    {},
+    { a: 1 },
+    [1],
+  ];
+  const edgy = fc.oneof(fc.constantFrom(...edges), fc.jsonValue({ maxDepth: 2 }));
+  const keys = [
+    'v',
+    'request_id',
+    'ts_ms',
+    'client_id',
+    'server_id',
+    'tool',
+    'args',
+    'nonce',
+    'kid',
+    'signature',
+  ];
+  const mutated = fc
+    .tuple(
+      fc.constantFrom(...signedRequests),
+      fc.array(
+        fc.oneof(
+          fc.record({ set: fc.constantFrom(...keys, 'extra', '__proto__'), to: edgy }),
+          fc.record({ drop: fc.constantFrom(...keys) }),
+        ),
+        { maxLength: 3 },
+      ),
+    )
+    .map(([base, changes]) => {
+      // Through JSON text, as the server gets it (so a `__proto__` key is an own key).
+      let text = JSON.stringify(base);
+      for (const change of changes) {
+        const e = JSON.parse(text) as Record<string, unknown>;
+        if ('drop' in change) delete e[change.drop];
+        const json = JSON.stringify(e);
+        text =
+          'set' in change
+            ? `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${JSON.stringify(change.set)}:${JSON.stringify(change.to)}}`
+            : json;
+      }
+      return JSON.parse(text) as unknown;
+    });
+
+  it('accepts exactly what requestEnvelopeSchema accepts: every field at every edge', () => {
+    for (const base of signedRequests) {
+      expect(isRequestEnvelope(base)).toBe(true);
+      for (const key of [...keys, 'extra']) {
+        const { [key]: _, ...without } = base;
+        expect(isRequestEnvelope(without), `without ${key}`).toBe(accepts(without));
+        for (const value of edges) {
+          const e = { ...base, [key]: value };
+          expect(isRequestEnvelope(e), `${key} = ${JSON.stringify(value)}`).toBe(accepts(e));
+        }
+      }
+    }
+  });
+
+  it('accepts exactly what requestEnvelopeSchema accepts: random changes', () => {
+    fc.assert(
+      fc.property(mutated, (e) => {
+        expect(isRequestEnvelope(e)).toBe(accepts(e));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const other of [null, [], 'x', 1, Object.create(null)]) {
+      expect(isRequestEnvelope(other)).toBe(false);
+    }
   });
 });
 

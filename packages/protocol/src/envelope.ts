@@ -7,6 +7,7 @@ export const PROTOCOL_VERSION = 'mcp/0.1';
 export const ID_MAX_LENGTH = 128;
 const id = z.string().min(1).max(ID_MAX_LENGTH);
 const signature = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+// (Kept in step with `isRequestEnvelope` below.)
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 
 /** A JSON object (not an array, not null). */
@@ -26,6 +27,64 @@ export const requestEnvelopeSchema = z.strictObject({
   signature,
 });
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+
+const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
+const REQUIRED_KEYS = 9; // every key below but `kid`
+
+function isId(value: unknown): boolean {
+  return typeof value === 'string' && value.length >= 1 && value.length <= ID_MAX_LENGTH;
+}
+
+/**
+ * Exactly what `requestEnvelopeSchema` accepts, checked without zod's generic machinery (which
+ * costs more than the rest of check 1 on every call). The server refuses what this does not
+ * accept through the schema itself, which explains why; `envelope.test.ts` checks that the two
+ * accept the same envelopes.
+ */
+export function isRequestEnvelope(raw: unknown): raw is RequestEnvelope {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return false;
+  const e = raw as Record<string, unknown>;
+  let known = 0;
+  for (const key of Object.keys(e)) {
+    switch (key) {
+      case 'v':
+      case 'request_id':
+      case 'ts_ms':
+      case 'client_id':
+      case 'server_id':
+      case 'tool':
+      case 'args':
+      case 'nonce':
+      case 'signature':
+        known++;
+        break;
+      case 'kid':
+        if (!isId(e.kid)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  const args = e.args;
+  return (
+    known === REQUIRED_KEYS &&
+    typeof e.v === 'string' &&
+    e.v.length <= 32 &&
+    isId(e.request_id) &&
+    Number.isSafeInteger(e.ts_ms) &&
+    isId(e.client_id) &&
+    isId(e.server_id) &&
+    isId(e.tool) &&
+    typeof args === 'object' &&
+    args !== null &&
+    !Array.isArray(args) &&
+    Object.getPrototypeOf(args) === Object.prototype &&
+    typeof e.nonce === 'string' &&
+    NONCE_PATTERN.test(e.nonce) &&
+    typeof e.signature === 'string' &&
+    SIGNATURE_PATTERN.test(e.signature)
+  );
+}
 export type UnsignedRequestEnvelope = Omit<RequestEnvelope, 'signature'>;
 
 export const RESPONSE_STATUSES = [

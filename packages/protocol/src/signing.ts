@@ -50,21 +50,18 @@ function padsOf(key: SigningKey): HmacPads {
 
 /**
  * HMAC-SHA256 of the UTF-8 bytes of `data` (RFC 2104, from two one-shot SHA-256 calls with the
- * key's pads computed once). Node's createHmac gives the same bytes, but builds an OpenSSL
- * context per call, which costs more than both hashes; this runs twice on every call a server
- * answers. (`signing.test.ts` checks it against createHmac.)
+ * key's pads computed once), as lowercase hex. Node's createHmac gives the same bytes, but builds
+ * an OpenSSL context per call, which costs more than both hashes; this runs twice on every call
+ * a server answers. (`envelope-signing.test.ts` checks it against createHmac.)
  */
-export function hmacSha256(key: SigningKey, data: string): Buffer {
+export function hmacHex(key: SigningKey, data: string): string {
   const pads = padsOf(key);
   const input = Buffer.allocUnsafe(BLOCK + Buffer.byteLength(data, 'utf8'));
   pads.inner.copy(input, 0);
   input.write(data, BLOCK, 'utf8');
-  hash('sha256', input, 'buffer').copy(pads.outer, BLOCK);
-  return hash('sha256', pads.outer, 'buffer');
-}
-
-export function hmacHex(key: SigningKey, data: string): string {
-  return hmacSha256(key, data).toString('hex');
+  // (Digests as strings: a Buffer result would be a fresh native allocation each time.)
+  pads.outer.write(hash('sha256', input, 'binary'), BLOCK, 'latin1');
+  return hash('sha256', pads.outer, 'hex');
 }
 
 /** Returns the envelope with its `signature` set (any previous signature is ignored). */
@@ -93,7 +90,8 @@ export function findSigningKey<K extends { secret: SigningKey }>(
   const given = Buffer.from(signature, 'hex');
   let found: K | undefined;
   for (const key of keys) {
-    if (timingSafeEqual(hmacSha256(key.secret, input), given) && found === undefined) found = key;
+    const expected = Buffer.from(hmacHex(key.secret, input), 'hex');
+    if (timingSafeEqual(expected, given) && found === undefined) found = key;
   }
   return found;
 }

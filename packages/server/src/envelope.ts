@@ -3,6 +3,7 @@ import {
   assertCanonicalizable,
   canonicalize,
   findSigningKey,
+  isRequestEnvelope,
   NotCanonicalizableError,
   PROTOCOL_VERSION,
   type Reply,
@@ -72,16 +73,22 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
       throw new SignetError('PARSE_ERROR', error.message);
     throw error;
   }
-  const parsed = requestEnvelopeSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new SignetError('BAD_ENVELOPE', `bad envelope: ${describeIssues(parsed.error)}`, {
-      details: issuesOf(parsed.error),
-    });
+  // The hand check accepts exactly what the schema does (protocol's tests hold them together);
+  // zod runs only to explain a refusal. The envelope is the parsed body itself, not a copy: a
+  // copy of `args` could lose an own `__proto__` key (refused by `protoKeyPath` at check 8).
+  let envelope: RequestEnvelope;
+  if (isRequestEnvelope(raw)) {
+    envelope = raw;
+  } else {
+    const parsed = requestEnvelopeSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new SignetError('BAD_ENVELOPE', `bad envelope: ${describeIssues(parsed.error)}`, {
+        details: issuesOf(parsed.error),
+      });
+    }
+    envelope = parsed.data;
+    envelope.args = (raw as { args: Record<string, unknown> }).args;
   }
-  // Use and verify what the body parsed to, not zod's copy of it: a record schema rebuilds
-  // `args` and silently drops an own `__proto__` key (refused by `protoKeyPath` at check 8).
-  const envelope = parsed.data;
-  envelope.args = (raw as { args: Record<string, unknown> }).args;
   if (envelope.v !== PROTOCOL_VERSION) {
     throw new SignetError('UNSUPPORTED_VERSION', `protocol version must be "${PROTOCOL_VERSION}"`);
   }

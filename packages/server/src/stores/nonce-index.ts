@@ -12,8 +12,20 @@ export interface NonceKey {
  * accept a replay; with a million live nonces the odds for one call are about 1 in 2^44.
  */
 export function nonceKey(clientId: string, nonce: string): NonceKey {
-  const digest = hash('sha256', `${clientId.length}:${clientId}:${nonce}`, 'buffer');
-  return { hi: digest.readUInt32BE(0), lo: digest.readUInt32BE(4) };
+  // (As a binary (latin1) string, one character a byte: a Buffer would be a fresh native allocation.)
+  const digest = hash('sha256', `${clientId.length}:${clientId}:${nonce}`, 'binary');
+  return { hi: word(digest, 0), lo: word(digest, 4) };
+}
+
+/** The big-endian 32-bit word at `at` of a latin1 byte string. */
+function word(bytes: string, at: number): number {
+  return (
+    ((bytes.charCodeAt(at) << 24) |
+      (bytes.charCodeAt(at + 1) << 16) |
+      (bytes.charCodeAt(at + 2) << 8) |
+      bytes.charCodeAt(at + 3)) >>>
+    0
+  );
 }
 
 const SLOT = 3; // hi, lo, expiry (whole seconds; 0 = empty, 1 = released)
