@@ -92,6 +92,6 @@ export function canonicalize(value: unknown): string {
  * `canonicalize` library, which does the rest. (`envelope-signing.test.ts` checks the two
  * against each other.)
  */
-export function canonicalJson(value: unknown): string {
-  return assertCanonicalizable(value) ? JSON.stringify(value) : canonicalize(value);
+export function canonicalJson(value: unknown, maxDepth = MAX_DEPTH): string {
+  return assertCanonicalizable(value, maxDepth) ? JSON.stringify(value) : canonicalize(value);
 }

@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { canonicalJson, NotCanonicalizableError } from './canonical.ts';
+import { canonicalJson, MAX_DEPTH, NotCanonicalizableError } from './canonical.ts';
 import type {
   ResponseEnvelope,
   UnsignedRequestEnvelope,
@@ -100,8 +100,12 @@ export function verify(envelope: { signature: string }, key: SigningKey): boolea
   return signaturesEqual(hmacHex(key, signingInput(envelope)), envelope.signature);
 }
 
+/** Printable ASCII but `"` and `\`: written as it is, between quotes. */
+const PLAIN = /^[ !#-[\]-~]*$/;
+
 /** A string as RFC 8785 writes it: JSON.stringify's form, once it is well formed. */
 function jcsString(value: string): string {
+  if (PLAIN.test(value)) return `"${value}"`;
   if (!value.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
   return JSON.stringify(value);
 }
@@ -109,11 +113,12 @@ function jcsString(value: string): string {
 /**
  * `signingInput` of a request envelope that `requestEnvelopeSchema` accepted, without walking
  * its fixed fields generically: the schema fixes which members exist, so their order is known
- * and only `args` needs the canonicalizer. The request path runs this on every call.
+ * and only `args` needs the canonicalizer (one level down, so one level less deep). Throws
+ * `NotCanonicalizableError` as `signingInput` would. The request path runs this on every call.
  */
 export function requestSigningInput(e: UnsignedRequestEnvelope): string {
   const kid = e.kid === undefined ? '' : `,"kid":${jcsString(e.kid)}`;
-  return `{"args":${canonicalJson(e.args)},"client_id":${jcsString(e.client_id)}${kid},"nonce":${jcsString(e.nonce)},"request_id":${jcsString(e.request_id)},"server_id":${jcsString(e.server_id)},"tool":${jcsString(e.tool)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
+  return `{"args":${canonicalJson(e.args, MAX_DEPTH - 1)},"client_id":${jcsString(e.client_id)}${kid},"nonce":${jcsString(e.nonce)},"request_id":${jcsString(e.request_id)},"server_id":${jcsString(e.server_id)},"tool":${jcsString(e.tool)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
 }
 
 /** `signingInput` of a response envelope, the same way as `requestSigningInput`. */
@@ -125,7 +130,8 @@ export function responseSigningInput(e: UnsignedResponseEnvelope): string {
 
 function jcsNumber(value: number): string {
   if (!Number.isFinite(value)) throw new NotCanonicalizableError('NON_FINITE_NUMBER');
-  return JSON.stringify(value);
+  // A finite number's JSON form is its String form (RFC 8785 uses the same algorithm).
+  return String(value);
 }
 
 /** A signed response envelope and its JSON text. */

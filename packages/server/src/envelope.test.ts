@@ -1,6 +1,7 @@
 import {
   canonicalize,
   hmacHex,
+  MAX_DEPTH,
   newNonce,
   newRequestId,
   PROTOCOL_VERSION,
@@ -58,6 +59,35 @@ const median = (values: number[]) => {
 
 describe('authenticate (DESIGN 1.4 checks 1-3)', () => {
   const args = { numbers: Array.from({ length: 50 }, (_, i) => i * 1.5) };
+
+  it('counts the depth limit from the envelope, not from args', () => {
+    // args at depth 1, then `levels` nested arrays: the deepest container is at depth `levels`.
+    const nested = (levels: number) => {
+      let value: unknown = 1;
+      for (let i = 1; i < levels; i++) value = [value];
+      return { deep: value };
+    };
+    const atLimit = request('client-001', secret, nested(MAX_DEPTH - 1));
+    expect(authenticate(atLimit, 'batch_sum', services).envelope.args).toEqual(atLimit.args);
+    // (Not signable: check 1 comes first anyway.)
+    const tooDeep = { ...atLimit, args: { deep: [nested(MAX_DEPTH - 1).deep] } };
+    expect(refusalOf(tooDeep).reason).toBe('PARSE_ERROR');
+    // The same, with an envelope that is wrong besides: still check 1 first.
+    expect(refusalOf({ ...tooDeep, extra: true }).reason).toBe('PARSE_ERROR');
+  });
+
+  it('refuses what cannot be canonicalized at check 1, wherever it is', () => {
+    const good = request('client-001', secret, { a: 1 });
+    for (const raw of [
+      { ...good, args: { a: 'x\uD800' } },
+      { ...good, args: { 'x\uDC00': 1 } },
+      { ...good, client_id: 'client\uD800' },
+      { ...good, request_id: '\uDBFF' },
+      { ...good, args: { a: 'x\uD800' }, extra: 1 },
+    ]) {
+      expect(refusalOf(raw).reason).toBe('PARSE_ERROR');
+    }
+  });
   // Same length of client_id, same shape: only who the client is differs.
   const unknownClient = request('client-999', generateSecret(), args);
   const badSignature = request('client-001', generateSecret(), args);

@@ -64,31 +64,47 @@ export function describeIssues(error: z.ZodError): string {
   return first ? (first.path ? `${first.path}: ${first.message}` : first.message) : 'invalid';
 }
 
-/** DESIGN 1.4 checks 1 (what is left after parsing) to 3: nothing is signed for the caller yet. */
-export function authenticate(raw: unknown, tool: string, services: SignetServices): VerifiedCall {
+function parseError(error: unknown): unknown {
+  return error instanceof NotCanonicalizableError
+    ? new SignetError('PARSE_ERROR', error.message)
+    : error;
+}
+
+/**
+ * Checks 1 and 2, and the signing input for check 3. An envelope of the right shape has only
+ * `args` left to walk for check 1 (its other members are short strings and an integer, checked
+ * again as they are written); anything else is walked whole, then explained by the schema.
+ */
+function parseEnvelope(raw: unknown): { envelope: RequestEnvelope; signed: string } {
+  if (isRequestEnvelope(raw)) {
+    try {
+      return { envelope: raw, signed: requestSigningInput(raw) };
+    } catch (error) {
+      throw parseError(error);
+    }
+  }
   try {
     assertCanonicalizable(raw);
   } catch (error) {
-    if (error instanceof NotCanonicalizableError)
-      throw new SignetError('PARSE_ERROR', error.message);
-    throw error;
+    throw parseError(error);
   }
-  // The hand check accepts exactly what the schema does (protocol's tests hold them together);
-  // zod runs only to explain a refusal. The envelope is the parsed body itself, not a copy: a
-  // copy of `args` could lose an own `__proto__` key (refused by `protoKeyPath` at check 8).
-  let envelope: RequestEnvelope;
-  if (isRequestEnvelope(raw)) {
-    envelope = raw;
-  } else {
-    const parsed = requestEnvelopeSchema.safeParse(raw);
-    if (!parsed.success) {
-      throw new SignetError('BAD_ENVELOPE', `bad envelope: ${describeIssues(parsed.error)}`, {
-        details: issuesOf(parsed.error),
-      });
-    }
-    envelope = parsed.data;
-    envelope.args = (raw as { args: Record<string, unknown> }).args;
+  const parsed = requestEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new SignetError('BAD_ENVELOPE', `bad envelope: ${describeIssues(parsed.error)}`, {
+      details: issuesOf(parsed.error),
+    });
   }
+  // (Unreachable while isRequestEnvelope accepts exactly what the schema does.) The envelope is
+  // the parsed body itself, not zod's copy: a copy of `args` could lose an own `__proto__` key
+  // (refused by `protoKeyPath` at check 8).
+  const envelope = parsed.data;
+  envelope.args = (raw as { args: Record<string, unknown> }).args;
+  return { envelope, signed: requestSigningInput(envelope) };
+}
+
+/** DESIGN 1.4 checks 1 (what is left after parsing) to 3: nothing is signed for the caller yet. */
+export function authenticate(raw: unknown, tool: string, services: SignetServices): VerifiedCall {
+  const { envelope, signed } = parseEnvelope(raw);
   if (envelope.v !== PROTOCOL_VERSION) {
     throw new SignetError('UNSUPPORTED_VERSION', `protocol version must be "${PROTOCOL_VERSION}"`);
   }
@@ -98,7 +114,6 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
 
   const keyring = services.keyring();
   const client = keyring.client(envelope.client_id);
-  const signed = requestSigningInput(envelope);
   const candidates: ReadonlyArray<{ kid?: string; secret: Buffer }> = client
     ? envelope.kid === undefined
       ? client.keys

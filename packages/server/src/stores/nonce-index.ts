@@ -17,6 +17,11 @@ export function nonceKey(clientId: string, nonce: string): NonceKey {
   return { hi: word(digest, 0), lo: word(digest, 4) };
 }
 
+/** An expiry in whole seconds, rounded up (and held to 32 bits: the year 2106). */
+export function expirySeconds(expiresAtMs: number): number {
+  return Math.min(Math.max(Math.ceil(expiresAtMs / 1000), 0), 0xffff_ffff);
+}
+
 /** The big-endian 32-bit word at `at` of a latin1 byte string. */
 function word(bytes: string, at: number): number {
   return (
@@ -55,7 +60,7 @@ export class NonceIndex {
    * requests that old anyway).
    */
   claim(key: NonceKey, expiresAtMs: number): boolean {
-    const expires = Math.max(Math.ceil(expiresAtMs / 1000), RELEASED + 1);
+    const expires = Math.max(expirySeconds(expiresAtMs), RELEASED + 1);
     const slots = this.slots;
     const mask = this.capacity - 1;
     for (let i = (key.lo ^ key.hi) & mask; ; i = (i + 1) & mask) {

@@ -1,23 +1,23 @@
 import type { JobStatus } from '@signet/protocol';
 import Database from 'better-sqlite3';
-import { NonceIndex, type NonceKey, nonceKey } from './nonce-index.ts';
+import { expirySeconds, NonceIndex, type NonceKey, nonceKey } from './nonce-index.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Bump when the schema changes, and migrate from the older versions in `migrate`. */
 const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
-  -- The durable log of claimed nonces: a 64-bit hash of (client_id, nonce), as two 32-bit
-  -- halves, and when it may be
-  -- forgotten. Lookups go to the in-memory index (this process holds the file exclusively), so
-  -- the log is only appended to, in expiry order (nearly the order of arrival: cheap), read back
-  -- at start-up and pruned from its old end.
-  CREATE TABLE IF NOT EXISTS nonce_log (
+  -- The durable log of claimed nonces, one row per group commit: lookups go to the in-memory
+  -- index (this process holds the file exclusively), so the log is only appended to, read back
+  -- at start-up and pruned once a batch's last nonce has expired. "keys" holds 12 bytes a nonce:
+  -- the 64-bit hash of (client_id, nonce) and its expiry in whole seconds, as three big-endian
+  -- 32-bit words. (A row per batch, not per nonce: a row costs more than its bytes.)
+  CREATE TABLE IF NOT EXISTS nonce_batches (
+    id         INTEGER PRIMARY KEY,
     expires_at INTEGER NOT NULL,
-    key_hi     INTEGER NOT NULL,
-    key_lo     INTEGER NOT NULL,
-    PRIMARY KEY (expires_at, key_hi, key_lo)
-  ) WITHOUT ROWID;
+    keys       BLOB    NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS nonce_batches_expires_at ON nonce_batches (expires_at);
 
   CREATE TABLE IF NOT EXISTS jobs (
     id          TEXT    PRIMARY KEY,
@@ -49,8 +49,18 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-/** Nonces written by one statement, when a group commit has that many. */
-const LOG_CHUNK = 16;
+const NONCE_RECORD = 12;
+
+/** The `keys` blob of a batch of nonces (see the schema). */
+function encodeNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): Buffer {
+  const blob = Buffer.allocUnsafe(keys.length * NONCE_RECORD);
+  for (let i = 0; i < keys.length; i++) {
+    blob.writeUInt32BE(keys[i]!.hi, i * NONCE_RECORD);
+    blob.writeUInt32BE(keys[i]!.lo, i * NONCE_RECORD + 4);
+    blob.writeUInt32BE(expirySeconds(expiresAtMs[i]!), i * NONCE_RECORD + 8);
+  }
+  return blob;
+}
 
 /** Claims waiting for the next group commit, and the promise their callers wait on. */
 interface ClaimBatch {
@@ -143,7 +153,7 @@ export class SqliteStore implements LocalStore {
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly createTx: (record: JobRecord) => { record: JobRecord; created: boolean };
   private readonly updateTx: (id: string, patch: JobPatch, now: number) => JobRecord | undefined;
-  private readonly appendClaimsTx: (batch: ClaimBatch) => void;
+  private readonly appendClaims: (batch: ClaimBatch) => void;
   private batch: ClaimBatch | undefined;
   private readonly nonces = new NonceIndex();
 
@@ -188,28 +198,8 @@ export class SqliteStore implements LocalStore {
       return { record: toRecord(existing), created: false };
     }).immediate;
 
-    const logMany = this.db.prepare(
-      `INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo) VALUES ${Array(LOG_CHUNK).fill('(?, ?, ?)').join(', ')}`,
-    );
-    const params: number[] = new Array(LOG_CHUNK * 3);
-    this.appendClaimsTx = this.db.transaction((batch: ClaimBatch) => {
-      const n = batch.keys.length;
-      let i = 0;
-      // Whole chunks in one statement each (a statement costs more than its rows), then the rest.
-      for (; i + LOG_CHUNK <= n; i += LOG_CHUNK) {
-        for (let j = 0; j < LOG_CHUNK; j++) {
-          const key = batch.keys[i + j]!;
-          params[j * 3] = batch.expires[i + j]!;
-          params[j * 3 + 1] = key.hi;
-          params[j * 3 + 2] = key.lo;
-        }
-        logMany.run(params);
-      }
-      for (; i < n; i++) {
-        const key = batch.keys[i]!;
-        this.stmts.logNonce.run(batch.expires[i]!, key.hi, key.lo);
-      }
-    });
+    this.appendClaims = (batch: ClaimBatch) =>
+      this.stmts.logNonces.run(Math.max(...batch.expires), encodeNonces(batch.keys, batch.expires));
     this.loadNonces();
 
     this.updateTx = this.db.transaction((id: string, patch: JobPatch, now: number) => {
@@ -260,7 +250,7 @@ export class SqliteStore implements LocalStore {
     if (!batch) return;
     this.batch = undefined;
     try {
-      this.appendClaimsTx(batch);
+      this.appendClaims(batch);
     } catch (error) {
       // Not recorded, so not spent: the same signed call may be retried.
       for (const key of batch.keys) this.nonces.release(key);
@@ -274,7 +264,7 @@ export class SqliteStore implements LocalStore {
     const key = nonceKey(clientId, nonce);
     if (!this.nonces.claim(key, expiresAtMs)) return false;
     try {
-      this.stmts.logNonce.run(expiresAtMs, key.hi, key.lo);
+      this.stmts.logNonces.run(expiresAtMs, encodeNonces([key], [expiresAtMs]));
     } catch (error) {
       this.nonces.release(key);
       throw error;
@@ -289,8 +279,11 @@ export class SqliteStore implements LocalStore {
 
   /** Reads the log into the index (start-up); what expired goes at the first prune. */
   private loadNonces(): void {
-    for (const row of this.stmts.readNonces.iterate()) {
-      this.nonces.claim({ hi: row.key_hi, lo: row.key_lo }, row.expires_at);
+    for (const { keys } of this.stmts.readNonces.iterate()) {
+      for (let at = 0; at + NONCE_RECORD <= keys.length; at += NONCE_RECORD) {
+        const key = { hi: keys.readUInt32BE(at), lo: keys.readUInt32BE(at + 4) };
+        this.nonces.claim(key, keys.readUInt32BE(at + 8) * 1000);
+      }
     }
   }
 
@@ -344,37 +337,66 @@ function migrate(db: Database.Database): void {
   }
   db.transaction(() => {
     db.exec(SCHEMA);
+    // Older versions kept one row per nonce; carry them over, so none can be replayed.
     if (version === 1) {
-      // Version 1 kept nonces as text keys: carry them over, hashed, so none can be replayed.
-      db.function('signet_nonce_key', (clientId, nonce, half) => {
-        const key = nonceKey(String(clientId), String(nonce));
-        return half === 'hi' ? key.hi : key.lo;
-      });
-      db.exec(`INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo)
-                 SELECT expires_at, signet_nonce_key(client_id, nonce, 'hi'),
-                        signet_nonce_key(client_id, nonce, 'lo') FROM nonces;
-               DROP TABLE nonces;`);
+      // Version 1: text keys.
+      carryOverNonces(
+        db,
+        db.prepare<[], { client_id: string; nonce: string; expires_at: number }>(
+          'SELECT client_id, nonce, expires_at FROM nonces',
+        ),
+        (row) => nonceKey(row.client_id, row.nonce),
+      );
+      db.exec('DROP TABLE nonces');
     }
     if (version === 2) {
-      // Version 2 kept the same 64-bit keys, signed, in a table keyed by them.
-      db.exec(`INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo)
-                 SELECT expires_at, (hash >> 32) & 4294967295, hash & 4294967295
-                 FROM nonce_hashes;
-               DROP TABLE nonce_hashes;`);
+      // Version 2: the same 64-bit keys, as signed integers.
+      carryOverNonces(
+        db,
+        db
+          .prepare<[], { hash: bigint; expires_at: bigint }>(
+            'SELECT hash, expires_at FROM nonce_hashes',
+          )
+          .safeIntegers(true),
+        (row) => {
+          const unsigned = BigInt.asUintN(64, row.hash);
+          return { hi: Number(unsigned >> 32n), lo: Number(unsigned & 0xffff_ffffn) };
+        },
+      );
+      db.exec('DROP TABLE nonce_hashes');
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
+function carryOverNonces<R extends { expires_at: number | bigint }>(
+  db: Database.Database,
+  rows: Database.Statement<[], R>,
+  keyOf: (row: R) => NonceKey,
+): void {
+  const insert = db.prepare('INSERT INTO nonce_batches (expires_at, keys) VALUES (?, ?)');
+  let keys: NonceKey[] = [];
+  let expires: number[] = [];
+  const flush = () => {
+    if (keys.length > 0) insert.run(Math.max(...expires), encodeNonces(keys, expires));
+    keys = [];
+    expires = [];
+  };
+  for (const row of rows.iterate()) {
+    keys.push(keyOf(row));
+    expires.push(Number(row.expires_at));
+    if (keys.length === 4096) flush();
+  }
+  flush();
+}
+
 function prepare(db: Database.Database) {
   return {
-    logNonce: db.prepare<[number, number, number]>(
-      'INSERT OR IGNORE INTO nonce_log (expires_at, key_hi, key_lo) VALUES (?, ?, ?)',
+    logNonces: db.prepare<[number, Buffer]>(
+      'INSERT INTO nonce_batches (expires_at, keys) VALUES (?, ?)',
     ),
-    readNonces: db.prepare<[], { expires_at: number; key_hi: number; key_lo: number }>(
-      'SELECT expires_at, key_hi, key_lo FROM nonce_log',
-    ),
-    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_log WHERE expires_at < ?'),
+    readNonces: db.prepare<[], { keys: Buffer }>('SELECT keys FROM nonce_batches'),
+    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_batches WHERE expires_at < ?'),
     insertJob: db.prepare<[ReturnType<typeof toParams>]>(
       `INSERT INTO jobs (id, client_id, request_id, tool, args, args_hash, status, progress,
          output, error, seq, attempts, created_at, updated_at, finished_at)

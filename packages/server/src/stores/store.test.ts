@@ -319,7 +319,7 @@ describe('SqliteStore only', () => {
       (n) => `(${signed64(nonceKey('client-a', n))}, ${Date.now() + 60_000})`,
     );
     const old = new Database(path);
-    old.exec(`DROP TABLE nonce_log;
+    old.exec(`DROP TABLE nonce_batches;
       CREATE TABLE nonce_hashes (hash INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL);
       INSERT INTO nonce_hashes VALUES ${rows.join(', ')};`);
     old.pragma('user_version = 2');
@@ -331,6 +331,25 @@ describe('SqliteStore only', () => {
       expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
     } finally {
       store.close();
+    }
+  });
+
+  it('drops pruned nonces from the file too, and keeps the rest', () => {
+    const path = freshPath();
+    const first = new SqliteStore(path);
+    first.claim('client-a', 'old-nonce-000001', 100_000);
+    first.claim('client-a', 'new-nonce-000001', 900_000);
+    first.pruneNonces(200_000);
+    first.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM nonce_batches').get()).toEqual({ n: 1 });
+    db.close();
+    const second = new SqliteStore(path);
+    try {
+      expect(second.claim('client-a', 'old-nonce-000001', 900_000)).toBe(true);
+      expect(second.claim('client-a', 'new-nonce-000001', 900_000)).toBe(false);
+    } finally {
+      second.close();
     }
   });
 
