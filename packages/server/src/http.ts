@@ -76,10 +76,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', function collect(chunk: Buffer) {
+    req.on('data', (chunk: Buffer) => {
+      if (size > limit) return; // refused already; discardRest drops the rest
       size += chunk.length;
       if (size > limit) {
-        req.off('data', collect);
         chunks.length = 0;
         reject(tooLarge(req, limit));
         return;

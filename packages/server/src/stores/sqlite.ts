@@ -9,15 +9,15 @@ const SCHEMA_VERSION = 3;
 const SCHEMA = `
   -- The durable log of claimed nonces, one row per group commit: lookups go to the in-memory
   -- index (this process holds the file exclusively), so the log is only appended to, read back
-  -- at start-up and pruned once a batch's last nonce has expired. "keys" holds 12 bytes a nonce:
-  -- the 64-bit hash of (client_id, nonce) and its expiry in whole seconds, as three big-endian
-  -- 32-bit words. (A row per batch, not per nonce: a row costs more than its bytes.)
+  -- at start-up and pruned from its old end. "keys" holds 12 bytes a nonce: the 64-bit hash of
+  -- (client_id, nonce) and its expiry in whole seconds, as three big-endian 32-bit words. "id"
+  -- grows with every row and is at least 1024 times the row's last expiry in ms, so the rows
+  -- with id < 1024 * now have all expired: appends and pruning both touch only the ends of one
+  -- b-tree. (A row per batch, not per nonce: a row costs more than its bytes.)
   CREATE TABLE IF NOT EXISTS nonce_batches (
-    id         INTEGER PRIMARY KEY,
-    expires_at INTEGER NOT NULL,
-    keys       BLOB    NOT NULL
+    id   INTEGER PRIMARY KEY,
+    keys BLOB    NOT NULL
   );
-  CREATE INDEX IF NOT EXISTS nonce_batches_expires_at ON nonce_batches (expires_at);
 
   CREATE TABLE IF NOT EXISTS jobs (
     id          TEXT    PRIMARY KEY,
@@ -50,6 +50,11 @@ const SCHEMA = `
 `;
 
 const NONCE_RECORD = 12;
+
+/** The least id of a nonce batch whose last nonce expires at `expiresAtMs` (see the schema). */
+function batchIdFloor(expiresAtMs: number): number {
+  return Math.max(0, Math.ceil(expiresAtMs)) * 1024;
+}
 
 /** The `keys` blob of a batch of nonces (see the schema). */
 function encodeNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): Buffer {
@@ -153,7 +158,7 @@ export class SqliteStore implements LocalStore {
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly createTx: (record: JobRecord) => { record: JobRecord; created: boolean };
   private readonly updateTx: (id: string, patch: JobPatch, now: number) => JobRecord | undefined;
-  private readonly appendClaims: (batch: ClaimBatch) => void;
+  private lastBatchId: number;
   private batch: ClaimBatch | undefined;
   private readonly nonces = new NonceIndex();
 
@@ -198,8 +203,7 @@ export class SqliteStore implements LocalStore {
       return { record: toRecord(existing), created: false };
     }).immediate;
 
-    this.appendClaims = (batch: ClaimBatch) =>
-      this.stmts.logNonces.run(Math.max(...batch.expires), encodeNonces(batch.keys, batch.expires));
+    this.lastBatchId = this.stmts.lastBatchId.get()?.id ?? 0;
     this.loadNonces();
 
     this.updateTx = this.db.transaction((id: string, patch: JobPatch, now: number) => {
@@ -250,7 +254,7 @@ export class SqliteStore implements LocalStore {
     if (!batch) return;
     this.batch = undefined;
     try {
-      this.appendClaims(batch);
+      this.logNonces(batch.keys, batch.expires);
     } catch (error) {
       // Not recorded, so not spent: the same signed call may be retried.
       for (const key of batch.keys) this.nonces.release(key);
@@ -264,7 +268,7 @@ export class SqliteStore implements LocalStore {
     const key = nonceKey(clientId, nonce);
     if (!this.nonces.claim(key, expiresAtMs)) return false;
     try {
-      this.stmts.logNonces.run(expiresAtMs, encodeNonces([key], [expiresAtMs]));
+      this.logNonces([key], [expiresAtMs]);
     } catch (error) {
       this.nonces.release(key);
       throw error;
@@ -272,8 +276,14 @@ export class SqliteStore implements LocalStore {
     return true;
   }
 
+  private logNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): void {
+    const id = Math.max(this.lastBatchId + 1, batchIdFloor(Math.max(...expiresAtMs)));
+    this.stmts.logNonces.run(id, encodeNonces(keys, expiresAtMs));
+    this.lastBatchId = id;
+  }
+
   pruneNonces(now: number): number {
-    this.stmts.pruneNonces.run(now);
+    this.stmts.pruneNonces.run(batchIdFloor(now));
     return this.nonces.prune(now);
   }
 
@@ -374,11 +384,15 @@ function carryOverNonces<R extends { expires_at: number | bigint }>(
   rows: Database.Statement<[], R>,
   keyOf: (row: R) => NonceKey,
 ): void {
-  const insert = db.prepare('INSERT INTO nonce_batches (expires_at, keys) VALUES (?, ?)');
+  const insert = db.prepare('INSERT INTO nonce_batches (id, keys) VALUES (?, ?)');
+  let lastId = 0;
   let keys: NonceKey[] = [];
   let expires: number[] = [];
   const flush = () => {
-    if (keys.length > 0) insert.run(Math.max(...expires), encodeNonces(keys, expires));
+    if (keys.length > 0) {
+      lastId = Math.max(lastId + 1, batchIdFloor(Math.max(...expires)));
+      insert.run(lastId, encodeNonces(keys, expires));
+    }
     keys = [];
     expires = [];
   };
@@ -392,11 +406,10 @@ function carryOverNonces<R extends { expires_at: number | bigint }>(
 
 function prepare(db: Database.Database) {
   return {
-    logNonces: db.prepare<[number, Buffer]>(
-      'INSERT INTO nonce_batches (expires_at, keys) VALUES (?, ?)',
-    ),
+    logNonces: db.prepare<[number, Buffer]>('INSERT INTO nonce_batches (id, keys) VALUES (?, ?)'),
+    lastBatchId: db.prepare<[], { id: number }>('SELECT max(id) AS id FROM nonce_batches'),
     readNonces: db.prepare<[], { keys: Buffer }>('SELECT keys FROM nonce_batches'),
-    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_batches WHERE expires_at < ?'),
+    pruneNonces: db.prepare<[number]>('DELETE FROM nonce_batches WHERE id < ?'),
     insertJob: db.prepare<[ReturnType<typeof toParams>]>(
       `INSERT INTO jobs (id, client_id, request_id, tool, args, args_hash, status, progress,
          output, error, seq, attempts, created_at, updated_at, finished_at)
