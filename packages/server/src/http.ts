@@ -32,6 +32,7 @@ function sendError(res: ServerResponse, error: TRPCError, path: string | undefin
 }
 
 function isJson(contentType: string | undefined): boolean {
+  if (contentType === 'application/json') return true;
   if (!contentType) return false;
   const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
   return type === 'application/json';

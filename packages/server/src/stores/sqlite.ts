@@ -277,7 +277,9 @@ export class SqliteStore implements LocalStore {
   }
 
   private logNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): void {
-    const id = Math.max(this.lastBatchId + 1, batchIdFloor(Math.max(...expiresAtMs)));
+    let last = 0;
+    for (const expires of expiresAtMs) last = Math.max(last, expires);
+    const id = Math.max(this.lastBatchId + 1, batchIdFloor(last));
     this.stmts.logNonces.run(id, encodeNonces(keys, expiresAtMs));
     this.lastBatchId = id;
   }
