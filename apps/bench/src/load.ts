@@ -31,10 +31,10 @@ export type LoadPlan =
       url: string;
       path: string;
       headers?: Record<string, string>;
-      /** A fixed body, or a freshly signed Signet envelope per request. */
+      /** A fixed body, or a freshly signed Signet envelope per request (by each client in turn). */
       body:
         | { fixed: unknown }
-        | { signed: Credentials; tool: string; args: Record<string, unknown> };
+        | { signed: Credentials[]; tool: string; args: Record<string, unknown> };
       /** Checked once before any timing: the response's JSON must contain this (a deep subset). */
       expect: unknown;
       connections: number;
@@ -108,6 +108,16 @@ function signer(c: Credentials, tool: string, args: Record<string, unknown>): ()
     throw new Error('the fast signer disagrees with sign()');
   }
   return next;
+}
+
+/** Signs as each of `clients` in turn. */
+function signers(clients: Credentials[], tool: string, args: Record<string, unknown>) {
+  const each = clients.map((c) => signer(c, tool, args));
+  let next = 0;
+  return () => {
+    next = (next + 1) % each.length;
+    return each[next]!();
+  };
 }
 
 /** `actual` contains everything in `expected` (objects: a subset of keys; the rest: equal). */
@@ -270,7 +280,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     case 'http': {
       const { body } = plan;
       const fixed = 'fixed' in body ? JSON.stringify(body.fixed) : '';
-      const makeBody = 'signed' in body ? signer(body.signed, body.tool, body.args) : () => fixed;
+      const makeBody = 'signed' in body ? signers(body.signed, body.tool, body.args) : () => fixed;
       await verify(plan, makeBody());
       if (warmup) await http(plan, warmup, makeBody);
       return http(plan, lengthOf(plan), makeBody);

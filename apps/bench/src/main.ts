@@ -33,7 +33,7 @@ const redisUrl = process.env.SIGNET_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
-const { keyringPath, credentials } = benchKeyring(dir);
+const { keyringPath, credentials, clients } = benchKeyring(dir);
 const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
 
 function redisAnswers(): boolean {
@@ -107,7 +107,7 @@ await http('MCP SDK, stateless Streamable HTTP', '—', [bench('targets/mcp.ts')
     { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
   ),
 );
-const signedBatchSum = { signed: credentials, tool: 'batch_sum', args: { numbers } };
+const signedBatchSum = { signed: clients, tool: 'batch_sum', args: { numbers } };
 const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
 await http(
   'Signet, signed (pnpm serve)',

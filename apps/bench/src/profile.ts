@@ -62,7 +62,7 @@ if (arg?.endsWith('.cpuprofile')) {
 } else {
   const seconds = Number(arg ?? 10);
   const dir = mkdtempSync(join(tmpdir(), 'signet-profile-'));
-  const { keyringPath, credentials } = benchKeyring(dir);
+  const { keyringPath, clients } = benchKeyring(dir);
   const server = await spawnTarget(
     ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...shippedServer],
     shippedEnv(keyringPath, `sqlite:${join(dir, 'signet.db')}`),
@@ -73,7 +73,7 @@ if (arg?.endsWith('.cpuprofile')) {
       url: server.url,
       path: '/trpc/batch_sum',
       body: {
-        signed: credentials,
+        signed: clients,
         tool: 'batch_sum',
         args: { numbers: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] },
       },
