@@ -1,7 +1,19 @@
 // A Signet server whose only job is a no-op, to measure job round trips (start → done).
-// BENCH_STORE: sqlite:<path> or redis://…; BENCH_KEYRING: keyring file.
+// BENCH_STORE: sqlite:<path> (jobs run in the server, as `pnpm serve` runs them) or redis://…
+// (an API-only server, SIGNET_ROLE=api, and one `pnpm worker` process running the jobs, as a
+// scaled-out deployment runs them; bare BullMQ's worker is a process of its own too).
+// BENCH_KEYRING: keyring file. With BENCH_ROLE=worker this process is that worker.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
-import { Keyring, redisBackend, SqliteStore, startSignetServer } from '@signet/server';
+import {
+  Keyring,
+  redisBackend,
+  SqliteStore,
+  startSignetServer,
+  startSignetWorker,
+} from '@signet/server';
+import { WORKER_READY } from '@signet/server/testing';
 import pino from 'pino';
 import { z } from 'zod';
 
@@ -12,17 +24,40 @@ const noop = defineJob({
   output: z.strictObject({}),
 });
 const contracts = contractSet(noop, pollJob, cancelJob, watchJob);
+const handlers = { noop: async () => ({}) };
 const store = process.env.BENCH_STORE!;
-const keyring = Keyring.load(process.env.BENCH_KEYRING!);
+const logger = pino({ level: 'warn' });
+const concurrency = 32;
 
-const server = await startSignetServer({
-  contracts,
-  handlers: { noop: async () => ({}) },
-  keyring: () => keyring,
-  store: store.startsWith('redis')
-    ? redisBackend({ url: store, runHandlers: true })
-    : new SqliteStore(store.slice('sqlite:'.length)),
-  logger: pino({ level: 'warn' }),
-  concurrency: 32,
-});
-console.log(`listening on ${server.url}`);
+if (process.env.BENCH_ROLE === 'worker') {
+  await startSignetWorker({ contracts, handlers, url: store, logger, concurrency });
+  console.log('worker ready');
+} else {
+  if (store.startsWith('redis')) {
+    const worker = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, BENCH_ROLE: 'worker' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.on('exit', () => worker.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      worker.stdout.on('data', (chunk: Buffer) => {
+        if (WORKER_READY.test(chunk.toString())) resolve();
+      });
+      worker.once('exit', (code) => reject(new Error(`the worker exited with ${code}`)));
+    });
+  }
+  const keyring = Keyring.load(process.env.BENCH_KEYRING!);
+  const server = await startSignetServer({
+    contracts,
+    handlers,
+    keyring: () => keyring,
+    store: store.startsWith('redis')
+      ? redisBackend({ url: store, runHandlers: false })
+      : new SqliteStore(store.slice('sqlite:'.length)),
+    logger,
+    concurrency,
+  });
+  console.log(`listening on ${server.url}`);
+}
+// Exit on SIGTERM (instead of being killed by it), so that `node --cpu-prof` can write a profile.
+process.on('SIGTERM', () => process.exit(0));

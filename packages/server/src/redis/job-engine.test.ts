@@ -77,14 +77,14 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
     };
   };
 
-  it('a retried start completes a start that failed after claiming its request_id', async () => {
+  it('a retried start completes a start whose first write failed', async () => {
     const { engine, redis } = await open();
-    // The record write fails (Redis went away right after the request_id was claimed).
-    const scripts = redis as unknown as { signetCreate: (...args: string[]) => Promise<number> };
-    const create = scripts.signetCreate;
-    scripts.signetCreate = () => Promise.reject(new Error('Connection is closed.'));
+    // The claim of the request_id and the record are one script: it fails as a whole.
+    const scripts = redis as unknown as { signetStart: (...args: string[]) => Promise<number> };
+    const start = scripts.signetStart;
+    scripts.signetStart = () => Promise.reject(new Error('Connection is closed.'));
     await expect(engine.start(request('r1'))).rejects.toBeInstanceOf(StoreUnavailableError);
-    scripts.signetCreate = create;
+    scripts.signetStart = start;
 
     // The caller retries (same request_id, same args): the job exists and runs to the end.
     const { jobId } = await engine.start(request('r1'));

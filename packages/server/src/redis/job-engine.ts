@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, on } from 'node:events';
 import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
-import { type Job, Queue, QueueEvents, QueueEventsProducer, Worker } from 'bullmq';
+import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SignetError, StoreUnavailableError } from '../errors.ts';
@@ -32,26 +32,54 @@ const CHANGE_EVENT = 'signet-change';
 /** How long an unfinished job's state is kept, at most. */
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 
+// The scripts below change a job in one round trip: its record, its change log, their expiry,
+// and the announcement on the queue's event stream (what QueueEventsProducer.publishEvent
+// writes, read by every QueueEvents). KEYS: record, change log, event stream, request key.
+
+/**
+ * Appends a change: record and log, their expiry, and (unless `quiet`) the announcement. A new
+ * job's first state needs none: nobody can be watching a job before its start has answered.
+ */
+const CHANGE = `
+local function change(seq, record, ttl, jobId, status, quiet)
+  redis.call('HSET', KEYS[1], 'seq', seq, 'record', record)
+  redis.call('RPUSH', KEYS[2], record)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  if quiet then return end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'event', 'signet-change',
+    'jobId', jobId, 'seq', seq, 'status', status)
+end
+`;
+
 /**
  * Writes a new version of a job record if nobody wrote one since `expected` was read: job state
- * is changed by API servers (cancel) and workers (progress, result) at once.
+ * is changed by API servers (cancel) and workers (progress, result) at once. ARGV: expected seq,
+ * next seq, record, ttl, job id, status, "1" when the job finishes (its request key then gets
+ * the same expiry).
  */
-const WRITE_IF_SEQ = `
+const WRITE_IF_SEQ = `${CHANGE}
 local seq = redis.call('HGET', KEYS[1], 'seq')
 if seq ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'record', ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if ARGV[7] == '1' then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
 return 1`;
 
-/** Creates a job record unless the key exists. */
-const CREATE = `
+/**
+ * Starts a job: claims its request key (idempotent start), then creates the record. Returns 1,
+ * or the existing claim when the request key was taken. ARGV: claim, then as WRITE_IF_SEQ.
+ */
+const START = `${CHANGE}
+if not redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4], 'NX') then
+  return redis.call('GET', KEYS[4])
+end
+change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
+return 1`;
+
+/** Creates a job record unless it exists (finishing a start that failed part-way). */
+const CREATE = `${CHANGE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'record', ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
 return 1`;
 
 /**
@@ -68,8 +96,13 @@ export class BullJobEngine implements JobEngine {
   private readonly now: () => number;
   private readonly prefix: string;
   private readonly queue: Queue;
-  private readonly producer: QueueEventsProducer;
-  private readonly events: QueueEvents;
+  private readonly eventStream: string;
+  /** The last version this process wrote of each job it runs: the next write starts from it. */
+  private readonly latest = new Map<string, JobRecord>();
+  private events: QueueEvents | undefined;
+  private listening: Promise<void> | undefined;
+  private readonly url: string;
+  private readonly queueName: string;
   private readonly worker: Worker | undefined;
   private readonly changes = new EventEmitter();
   /** Progress writes of each running job, kept in order. */
@@ -86,27 +119,19 @@ export class BullJobEngine implements JobEngine {
     this.prefix = opts.prefix ?? 'signet';
     const name = opts.queueName ?? 'signet-jobs';
     this.changes.setMaxListeners(0);
-    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: 2, lua: WRITE_IF_SEQ });
-    this.redis.defineCommand('signetCreate', { numberOfKeys: 2, lua: CREATE });
+    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: 4, lua: WRITE_IF_SEQ });
+    this.redis.defineCommand('signetStart', { numberOfKeys: 4, lua: START });
+    this.redis.defineCommand('signetCreate', { numberOfKeys: 4, lua: CREATE });
 
     this.queue = new Queue(name, { connection: this.redis, prefix: 'bull' });
+    this.eventStream = this.queue.keys.events!;
     this.queue.on('error', (error) => this.logger.warn({ err: error }, 'queue error'));
-    this.producer = new QueueEventsProducer(name, { connection: this.redis, prefix: 'bull' });
-    // It shares the queue's connection, whose errors the queue already logs; without a listener
-    // BullMQ prints every connection error to stderr while Redis is down.
-    this.producer.on('error', () => {});
-    this.events = new QueueEvents(name, { connection: blockingRedis(opts.url), prefix: 'bull' });
-    this.events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
-    this.events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
-      this.changes.emit(args.jobId);
-      if ((args as { status?: string }).status === 'cancelled') this.worker?.cancelJob(args.jobId);
-    });
-    // BullMQ fails a job whose worker died more often than it allows: never silently lost.
-    this.events.on('failed', ({ jobId }) => {
-      void this.interrupt(jobId, 'the worker running the job stopped').catch(() => {});
-    });
+    this.url = opts.url;
+    this.queueName = name;
 
     if (opts.runHandlers) {
+      // Workers follow the event stream from the start: it tells them of cancellations.
+      void this.listen().catch(() => {});
       const lockMs = opts.lockMs ?? 10_000;
       this.worker = new Worker(name, (job, _token, signal) => this.track(job, signal), {
         connection: blockingRedis(opts.url),
@@ -122,51 +147,80 @@ export class BullJobEngine implements JobEngine {
     }
   }
 
-  /** Resolves once the worker (if any) and the event listener are connected. */
+  /** Resolves once the worker (if any) and the event listener (if any) are connected. */
   async ready(): Promise<void> {
-    await Promise.all([this.events.waitUntilReady(), this.worker?.waitUntilReady()]);
+    await Promise.all([this.worker && this.listen(), this.worker?.waitUntilReady()]);
+  }
+
+  /**
+   * Follows the queue's event stream (once started, for good): workers from the start; an API
+   * server from its first watch_job, since only watchers need it there (polls and starts read
+   * and write Redis directly, and workers handle the failures announced on it).
+   */
+  private listen(): Promise<void> {
+    this.listening ??= (async () => {
+      // From the stream's current end, so that nothing written after this call is missed
+      // however long the first read takes to be sent.
+      const [last] = await this.redis.xrevrange(this.eventStream, '+', '-', 'COUNT', 1);
+      const events = new QueueEvents(this.queueName, {
+        connection: blockingRedis(this.url),
+        prefix: 'bull',
+        lastEventId: last?.[0] ?? '0-0',
+      });
+      this.events = events;
+      events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
+      events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
+        this.changes.emit(args.jobId);
+        if ((args as { status?: string }).status === 'cancelled')
+          this.worker?.cancelJob(args.jobId);
+      });
+      // BullMQ fails a job whose worker died more often than it allows: never silently lost.
+      events.on('failed', ({ jobId }) => {
+        void this.interrupt(jobId, 'the worker running the job stopped').catch(() => {});
+      });
+      await events.waitUntilReady();
+    })();
+    return this.listening;
   }
 
   async start(request: StartJobRequest): Promise<{ jobId: string }> {
     const definition = this.definitions.get(request.tool);
     if (!definition) throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
     return this.guard(async () => {
-      let jobId: string = randomUUID();
-      const requestKey = `${this.prefix}:request:${request.clientId.length}:${request.clientId}:${request.requestId}`;
+      const jobId = randomUUID();
+      const requestKey = this.requestKey(request.clientId, request.requestId);
       const claim = JSON.stringify({ jobId, argsHash: request.argsHash, tool: request.tool });
-      const set = await this.redis.set(requestKey, claim, 'PX', UNFINISHED_TTL_MS, 'NX');
-      if (set !== 'OK') {
-        const existing = JSON.parse((await this.redis.get(requestKey)) ?? 'null') as {
-          jobId: string;
-          argsHash: string;
-          tool: string;
-        } | null;
-        if (!existing || existing.argsHash !== request.argsHash || existing.tool !== request.tool) {
-          throw new SignetError(
-            'REQUEST_ID_REUSED',
-            'this request_id already started a job with other arguments',
-          );
-        }
-        jobId = existing.jobId;
-        const current = await this.read(jobId);
-        if (current && current.status !== 'queued') return { jobId };
-        // The job may never have been written or queued: a start that failed part-way (Redis went
-        // away between its steps) is finished by its retry. Both steps below are idempotent.
+      const record = newJobRecord(jobId, request, this.now());
+      const started = await this.script('signetStart', record, requestKey, claim);
+      if (started === 1) {
+        this.changes.emit(jobId);
+        await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
+        return { jobId };
       }
-      const now = this.now();
-      const record = newJobRecord(jobId, request, now);
-      const [jobKey, eventsKey] = this.keys(jobId);
-      const created = await (this.redis as unknown as RedisScripts).signetCreate(
-        jobKey,
-        eventsKey,
-        '0',
-        JSON.stringify(record),
-        String(UNFINISHED_TTL_MS),
-      );
+      // The request key was taken: a retry of this start, or another start reusing its id.
+      const existing = JSON.parse(String(started)) as {
+        jobId: string;
+        argsHash: string;
+        tool: string;
+      };
+      if (existing.argsHash !== request.argsHash || existing.tool !== request.tool) {
+        throw new SignetError(
+          'REQUEST_ID_REUSED',
+          'this request_id already started a job with other arguments',
+        );
+      }
+      const current = await this.read(existing.jobId);
+      if (current && current.status !== 'queued') return { jobId: existing.jobId };
+      // The job may never have been written or queued: a start that failed part-way (Redis went
+      // away between its steps) is finished by its retry. Both steps below are idempotent.
+      const retried = newJobRecord(existing.jobId, request, this.now());
+      if ((await this.script('signetCreate', retried, requestKey, '')) === 1) {
+        this.changes.emit(existing.jobId);
+      }
       // BullMQ ignores a job id it already has.
-      await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
-      if (created === 1) await this.announce(record);
-      return { jobId };
+      const id = existing.jobId;
+      await this.queue.add(request.tool, { jobId: id }, { jobId: id, attempts: 1 });
+      return { jobId: id };
     });
   }
 
@@ -194,7 +248,10 @@ export class BullJobEngine implements JobEngine {
     after: string | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<JobUpdate> | undefined> {
-    const record = await this.guard(() => this.owned(clientId, jobId));
+    const record = await this.guard(async () => {
+      await this.listen();
+      return this.owned(clientId, jobId);
+    });
     if (!record) return undefined;
     return this.updates(record, after, signal);
   }
@@ -258,8 +315,8 @@ export class BullJobEngine implements JobEngine {
       await this.worker.close(true);
       await this.worker.disconnect();
     }
-    await this.events.close();
-    await this.producer.close();
+    await this.listening?.catch(() => {});
+    await this.events?.close();
     await this.queue.close();
   }
 
@@ -270,6 +327,7 @@ export class BullJobEngine implements JobEngine {
       await done;
     } finally {
       this.running.delete(job.id!);
+      this.latest.delete(job.id!);
     }
   }
 
@@ -277,6 +335,7 @@ export class BullJobEngine implements JobEngine {
     const jobId = job.id!;
     const record = await this.read(jobId);
     if (!record || isTerminal(record.status)) return;
+    this.latest.set(jobId, record);
     const definition = this.definitions.get(record.tool);
     if (!definition) {
       await this.update(
@@ -390,9 +449,11 @@ export class BullJobEngine implements JobEngine {
     patch: JobPatch,
     opts: { finish?: boolean } = {},
   ): Promise<JobRecord | undefined> {
-    const [jobKey, eventsKey] = this.keys(jobId);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.read(jobId);
+      // What this process wrote last, if it runs the job; if someone wrote since, the write
+      // below finds out, and the loop reads the record again.
+      const cached = attempt === 0 ? this.latest.get(jobId) : undefined;
+      const current = cached ?? (await this.read(jobId));
       if (!current || isTerminal(current.status)) return current;
       const now = this.now();
       const next: JobRecord = {
@@ -403,34 +464,52 @@ export class BullJobEngine implements JobEngine {
         finishedAt: opts.finish ? now : current.finishedAt,
       };
       const ttl = opts.finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS;
-      const written = await (this.redis as unknown as RedisScripts).signetWriteIfSeq(
-        jobKey,
-        eventsKey,
+      const written = await this.script(
+        'signetWriteIfSeq',
+        next,
+        this.requestKey(next.clientId, next.requestId),
         String(current.seq),
-        String(next.seq),
-        JSON.stringify(next),
-        String(ttl),
+        opts.finish ? '1' : '0',
+        ttl,
       );
       if (written === 1) {
-        if (opts.finish) {
-          const requestKey = `${this.prefix}:request:${next.clientId.length}:${next.clientId}:${next.requestId}`;
-          await this.redis.pexpire(requestKey, ttl);
-        }
-        await this.announce(next);
+        if (this.latest.has(jobId)) this.latest.set(jobId, next);
+        this.changes.emit(jobId);
         return next;
       }
     }
     throw new Error(`job ${jobId} kept changing under a write`);
   }
 
-  private async announce(record: JobRecord): Promise<void> {
-    this.changes.emit(record.id);
-    await this.producer.publishEvent({
-      eventName: CHANGE_EVENT,
-      jobId: record.id,
-      seq: String(record.seq),
-      status: record.status,
-    });
+  /**
+   * Runs one of the scripts above to write `record`. `first` is the expected seq (WRITE_IF_SEQ)
+   * or the claim (START, CREATE); `finish` is WRITE_IF_SEQ's finish flag.
+   */
+  private script(
+    name: 'signetWriteIfSeq' | 'signetStart' | 'signetCreate',
+    record: JobRecord,
+    requestKey: string,
+    first: string,
+    finish = '0',
+    ttl = UNFINISHED_TTL_MS,
+  ): Promise<number | string> {
+    const [jobKey, logKey] = this.keys(record.id);
+    const keys = [jobKey, logKey, this.eventStream, requestKey];
+    const args = [
+      String(record.seq),
+      JSON.stringify(record),
+      String(ttl),
+      record.id,
+      record.status,
+    ];
+    const scripts = this.redis as unknown as RedisScripts;
+    return name === 'signetWriteIfSeq'
+      ? scripts.signetWriteIfSeq(...keys, first, ...args, finish)
+      : scripts[name](...keys, first, ...args);
+  }
+
+  private requestKey(clientId: string, requestId: string): string {
+    return `${this.prefix}:request:${clientId.length}:${clientId}:${requestId}`;
   }
 
   /** Store failures become 503 STORE_UNAVAILABLE; Signet's own refusals pass through. */
@@ -445,6 +524,7 @@ export class BullJobEngine implements JobEngine {
 }
 
 interface RedisScripts {
+  signetStart(...args: string[]): Promise<number | string>;
   signetCreate(...args: string[]): Promise<number>;
   signetWriteIfSeq(...args: string[]): Promise<number>;
 }
