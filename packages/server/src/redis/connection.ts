@@ -13,8 +13,6 @@ export function failFastRedis(url: string): Redis {
     commandTimeout: 2_000,
     retryStrategy: (times) => Math.min(times * 100, 1_000),
     lazyConnect: false,
-    // Commands issued in the same tick go out in one write (one syscall, not one each).
-    enableAutoPipelining: true,
   } satisfies RedisOptions);
 }
 
