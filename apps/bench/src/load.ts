@@ -65,17 +65,18 @@ export interface LoadResult {
   errors: number;
 }
 
+/** A fresh unsigned envelope, its members in canonical order (so signing need not sort them). */
 function envelope(c: Credentials, tool: string, args: Record<string, unknown>) {
   return {
-    v: PROTOCOL_VERSION,
-    request_id: newRequestId(),
-    ts_ms: Date.now(),
+    args,
     client_id: c.clientId,
+    kid: c.key.kid,
+    nonce: newNonce(),
+    request_id: newRequestId(),
     server_id: c.serverId,
     tool,
-    args,
-    nonce: newNonce(),
-    kid: c.key.kid,
+    ts_ms: Date.now(),
+    v: PROTOCOL_VERSION,
   };
 }
 
