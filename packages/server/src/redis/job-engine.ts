@@ -47,7 +47,7 @@ local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'event', 'signet-change',
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'event', '${CHANGE_EVENT}',
     'jobId', jobId, 'seq', seq, 'status', status)
 end
 `;
