@@ -5,17 +5,20 @@ import type { ReasonCode } from './reasons.ts';
 export const PROTOCOL_VERSION = 'mcp/0.1';
 
 export const ID_MAX_LENGTH = 128;
-const id = z.string().min(1).max(ID_MAX_LENGTH);
-const signature = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
-// (Kept in step with `isRequestEnvelope` below.)
+const VERSION_MAX_LENGTH = 32;
+/** A signature: HMAC-SHA256 as 64 lowercase hex characters. */
+export const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+// (The limits above are shared with `isRequestEnvelope` below, which must accept the same.)
+const id = z.string().min(1).max(ID_MAX_LENGTH);
+const signature = z.string().regex(SIGNATURE_PATTERN, 'must be 64 lowercase hex characters');
 
 /** A JSON object (not an array, not null). */
 export const jsonObject = z.record(z.string(), z.unknown());
 
 /** DESIGN 1.1. `v` is any string here so that a wrong version is told apart from a bad envelope. */
 export const requestEnvelopeSchema = z.strictObject({
-  v: z.string().max(32),
+  v: z.string().max(VERSION_MAX_LENGTH),
   request_id: id,
   ts_ms: z.int(),
   client_id: id,
@@ -28,7 +31,6 @@ export const requestEnvelopeSchema = z.strictObject({
 });
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 
-const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
 const REQUIRED_KEYS = 9; // every key below but `kid`
 
 function isId(value: unknown): boolean {
@@ -69,7 +71,7 @@ export function isRequestEnvelope(raw: unknown): raw is RequestEnvelope {
   return (
     known === REQUIRED_KEYS &&
     typeof e.v === 'string' &&
-    e.v.length <= 32 &&
+    e.v.length <= VERSION_MAX_LENGTH &&
     isId(e.request_id) &&
     Number.isSafeInteger(e.ts_ms) &&
     isId(e.client_id) &&

@@ -1,9 +1,10 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { canonicalJson, MAX_DEPTH, NotCanonicalizableError } from './canonical.ts';
-import type {
-  ResponseEnvelope,
-  UnsignedRequestEnvelope,
-  UnsignedResponseEnvelope,
+import {
+  type ResponseEnvelope,
+  SIGNATURE_PATTERN,
+  type UnsignedRequestEnvelope,
+  type UnsignedResponseEnvelope,
 } from './envelope.ts';
 
 /** Secrets shorter than this are refused when a keyring is loaded. */
@@ -69,11 +70,9 @@ export function sign<T extends object>(envelope: T, key: SigningKey): T & { sign
   return { ...envelope, signature: hmacHex(key, signingInput(envelope)) };
 }
 
-const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
-
 /** Constant-time comparison of two lowercase-hex HMAC-SHA256 signatures. */
 export function signaturesEqual(expected: string, actual: string): boolean {
-  if (!SIGNATURE_HEX.test(actual) || !SIGNATURE_HEX.test(expected)) return false;
+  if (!SIGNATURE_PATTERN.test(actual) || !SIGNATURE_PATTERN.test(expected)) return false;
   return timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(actual, 'hex'));
 }
 
@@ -86,7 +85,7 @@ export function findSigningKey<K extends { secret: SigningKey }>(
   signature: string,
   keys: readonly K[],
 ): K | undefined {
-  if (!SIGNATURE_HEX.test(signature)) return undefined;
+  if (!SIGNATURE_PATTERN.test(signature)) return undefined;
   const given = Buffer.from(signature, 'hex');
   let found: K | undefined;
   for (const key of keys) {

@@ -34,6 +34,8 @@ if (process.env.BENCH_ROLE === 'worker') {
   console.log('worker ready');
 } else {
   if (store.startsWith('redis')) {
+    // (Not startProcess from the test fixtures: it detaches its child, and this one must stay in
+    // this process's group, so that the runner's kill of the group takes it too.)
     const worker = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
       env: { ...process.env, BENCH_ROLE: 'worker' },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -193,7 +193,6 @@ export class BullJobEngine implements JobEngine {
       const record = newJobRecord(jobId, request, this.now());
       const started = await this.script('signetStart', record, requestKey, claim);
       if (started === 1) {
-        this.changes.emit(jobId);
         await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
         return { jobId };
       }
@@ -209,16 +208,13 @@ export class BullJobEngine implements JobEngine {
           'this request_id already started a job with other arguments',
         );
       }
-      const current = await this.read(existing.jobId);
-      if (current && current.status !== 'queued') return { jobId: existing.jobId };
-      // The job may never have been written or queued: a start that failed part-way (Redis went
-      // away between its steps) is finished by its retry. Both steps below are idempotent.
-      const retried = newJobRecord(existing.jobId, request, this.now());
-      if ((await this.script('signetCreate', retried, requestKey, '')) === 1) {
-        this.changes.emit(existing.jobId);
-      }
-      // BullMQ ignores a job id it already has.
       const id = existing.jobId;
+      const current = await this.read(id);
+      if (current && current.status !== 'queued') return { jobId: id };
+      // The job may never have been written or queued: a start that failed part-way (Redis went
+      // away between its steps) is finished by its retry. Both steps below are idempotent (and
+      // BullMQ ignores a job id it already has).
+      await this.script('signetCreate', newJobRecord(id, request, this.now()), requestKey, '');
       await this.queue.add(request.tool, { jobId: id }, { jobId: id, attempts: 1 });
       return { jobId: id };
     });

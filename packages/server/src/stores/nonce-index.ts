@@ -172,23 +172,23 @@ export class NonceIndex {
       if (tag < FIRST_EXPIRY) continue;
       const expires = oldBase + (tag - FIRST_EXPIRY);
       if (expires < now) continue;
-      const hi = old[from * 2]!;
-      const lo16 = old[from * 2 + 1]! >>> 16;
-      let i = this.home(hi, lo16);
-      while ((this.slots[i * 2 + 1]! & 0xffff) !== EMPTY) i = i + 1 === capacity ? 0 : i + 1;
-      this.put(i, hi, lo16, expires);
-      this.used++;
+      this.insert(old[from * 2]!, old[from * 2 + 1]! >>> 16, expires);
     }
     // What waited in the map may fit now.
     for (const [key, expires] of this.far) {
       if (expires - this.base > MAX_OFFSET) continue;
       this.far.delete(key);
       const [hi, lo16] = key.split(':').map(Number) as [number, number];
-      let i = this.home(hi, lo16);
-      while ((this.slots[i * 2 + 1]! & 0xffff) !== EMPTY) i = i + 1 === capacity ? 0 : i + 1;
-      this.put(i, hi, lo16, expires);
-      this.used++;
+      this.insert(hi, lo16, expires);
     }
+  }
+
+  /** Puts a key known to be absent into the first empty slot of its probe chain. */
+  private insert(hi: number, lo16: number, expires: number): void {
+    let i = this.home(hi, lo16);
+    while ((this.slots[i * 2 + 1]! & 0xffff) !== EMPTY) i = i + 1 === this.capacity ? 0 : i + 1;
+    this.put(i, hi, lo16, expires);
+    this.used++;
   }
 }
 

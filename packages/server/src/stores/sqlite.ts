@@ -56,6 +56,13 @@ function batchIdFloor(expiresAtMs: number): number {
   return Math.max(0, Math.ceil(expiresAtMs)) * 1024;
 }
 
+/** The id of the batch after `previous` holding nonces that expire at `expiresAtMs`. */
+function nextBatchId(previous: number, expiresAtMs: readonly number[]): number {
+  let last = 0;
+  for (const expires of expiresAtMs) last = Math.max(last, expires);
+  return Math.max(previous + 1, batchIdFloor(last));
+}
+
 /** The `keys` blob of a batch of nonces (see the schema). */
 function encodeNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): Buffer {
   const blob = Buffer.allocUnsafe(keys.length * NONCE_RECORD);
@@ -277,9 +284,7 @@ export class SqliteStore implements LocalStore {
   }
 
   private logNonces(keys: readonly NonceKey[], expiresAtMs: readonly number[]): void {
-    let last = 0;
-    for (const expires of expiresAtMs) last = Math.max(last, expires);
-    const id = Math.max(this.lastBatchId + 1, batchIdFloor(last));
+    const id = nextBatchId(this.lastBatchId, expiresAtMs);
     this.stmts.logNonces.run(id, encodeNonces(keys, expiresAtMs));
     this.lastBatchId = id;
   }
@@ -392,7 +397,7 @@ function carryOverNonces<R extends { expires_at: number | bigint }>(
   let expires: number[] = [];
   const flush = () => {
     if (keys.length > 0) {
-      lastId = Math.max(lastId + 1, batchIdFloor(Math.max(...expires)));
+      lastId = nextBatchId(lastId, expires);
       insert.run(lastId, encodeNonces(keys, expires));
     }
     keys = [];
