@@ -29,12 +29,17 @@ export interface BullJobEngineOptions {
 }
 
 const CHANGE_EVENT = 'signet-change';
+/** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
+const CARRIED_RECORD_MAX = 4_096;
+const KEY_COUNT = 5;
 /** How long an unfinished job's state is kept, at most. */
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 
 // The scripts below change a job in one round trip: its record, its change log, their expiry,
 // and the announcement on the queue's event stream (what QueueEventsProducer.publishEvent
-// writes, read by every QueueEvents). KEYS: record, change log, event stream, request key.
+// writes, read by every QueueEvents watching for a watch_job) and, for a cancel, the message on
+// the cancel channel that workers listen to. KEYS: record, change log, event stream, request
+// key, cancel channel.
 
 /**
  * Appends a change: record and log, their expiry, and (unless `quiet`) the announcement. A new
@@ -49,6 +54,7 @@ local function change(seq, record, ttl, jobId, status, quiet)
   if quiet then return end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'event', '${CHANGE_EVENT}',
     'jobId', jobId, 'seq', seq, 'status', status)
+  if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
 `;
 
@@ -86,7 +92,10 @@ return 1`;
  * Jobs on Redis and BullMQ, with the semantics of the embedded engine. BullMQ queues, delivers
  * and locks jobs and notices dead workers; the Signet view of each job (status, progress,
  * output, the watch cursor) is a record in Redis with one entry per change, and every change is
- * announced through BullMQ's QueueEvents, which watch_job follows.
+ * announced on the queue's event stream, which watch_job follows through BullMQ's QueueEvents.
+ * Workers do not follow that stream (it carries several events per job): they hear of
+ * cancellations on a pub/sub channel, and decide themselves what becomes of a job whose worker
+ * died when BullMQ hands it out again.
  */
 export class BullJobEngine implements JobEngine {
   private readonly redis: Redis;
@@ -97,6 +106,9 @@ export class BullJobEngine implements JobEngine {
   private readonly prefix: string;
   private readonly queue: Queue;
   private readonly eventStream: string;
+  private readonly cancelChannel: string;
+  /** A worker's subscription to the cancel channel. */
+  private readonly cancels: Redis | undefined;
   /** The last version this process wrote of each job it runs: the next write starts from it. */
   private readonly latest = new Map<string, JobRecord>();
   private events: QueueEvents | undefined;
@@ -119,19 +131,18 @@ export class BullJobEngine implements JobEngine {
     this.prefix = opts.prefix ?? 'signet';
     const name = opts.queueName ?? 'signet-jobs';
     this.changes.setMaxListeners(0);
-    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: 4, lua: WRITE_IF_SEQ });
-    this.redis.defineCommand('signetStart', { numberOfKeys: 4, lua: START });
-    this.redis.defineCommand('signetCreate', { numberOfKeys: 4, lua: CREATE });
+    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: KEY_COUNT, lua: WRITE_IF_SEQ });
+    this.redis.defineCommand('signetStart', { numberOfKeys: KEY_COUNT, lua: START });
+    this.redis.defineCommand('signetCreate', { numberOfKeys: KEY_COUNT, lua: CREATE });
 
     this.queue = new Queue(name, { connection: this.redis, prefix: 'bull' });
     this.eventStream = this.queue.keys.events!;
+    this.cancelChannel = `${this.prefix}:cancelled:${name}`;
     this.queue.on('error', (error) => this.logger.warn({ err: error }, 'queue error'));
     this.url = opts.url;
     this.queueName = name;
 
     if (opts.runHandlers) {
-      // Workers follow the event stream from the start: it tells them of cancellations.
-      void this.listen().catch(() => {});
       const lockMs = opts.lockMs ?? 10_000;
       this.worker = new Worker(name, (job, _token, signal) => this.track(job, signal), {
         connection: blockingRedis(opts.url),
@@ -139,23 +150,33 @@ export class BullJobEngine implements JobEngine {
         concurrency: opts.concurrency ?? 4,
         lockDuration: lockMs,
         stalledInterval: lockMs,
-        maxStalledCount: 1,
+        // A job whose worker died is handed out again, however often: the worker that gets it
+        // sees it was running and ends it as INTERRUPTED, or runs it once more (see process).
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
         removeOnComplete: { age: Math.ceil(this.retentionMs / 1000) },
         removeOnFail: { age: Math.ceil(this.retentionMs / 1000) },
       });
       this.worker.on('error', (error) => this.logger.warn({ err: error }, 'worker error'));
+      // Only when a write of the job's state failed (Redis went away under it).
+      this.worker.on('failed', (job) => {
+        if (job?.id)
+          void this.interrupt(job.id, 'the worker lost track of the job').catch(() => {});
+      });
+      this.cancels = blockingRedis(opts.url);
+      this.cancels.on('message', (_channel: string, jobId: string) => {
+        if (this.running.has(jobId)) this.worker?.cancelJob(jobId);
+      });
     }
   }
 
-  /** Resolves once the worker (if any) and the event listener (if any) are connected. */
+  /** Resolves once the worker (if any) is connected and hears cancellations. */
   async ready(): Promise<void> {
-    await Promise.all([this.worker && this.listen(), this.worker?.waitUntilReady()]);
+    await Promise.all([this.cancels?.subscribe(this.cancelChannel), this.worker?.waitUntilReady()]);
   }
 
   /**
-   * Follows the queue's event stream (once started, for good): workers from the start; an API
-   * server from its first watch_job, since only watchers need it there (polls and starts read
-   * and write Redis directly, and workers handle the failures announced on it).
+   * Follows the queue's event stream (once started, for good), from the first watch_job: only
+   * watchers need it (polls and starts read and write Redis directly).
    */
   private listen(): Promise<void> {
     this.listening ??= (async () => {
@@ -171,12 +192,6 @@ export class BullJobEngine implements JobEngine {
       events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
       events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
         this.changes.emit(args.jobId);
-        if ((args as { status?: string }).status === 'cancelled')
-          this.worker?.cancelJob(args.jobId);
-      });
-      // BullMQ fails a job whose worker died more often than it allows: never silently lost.
-      events.on('failed', ({ jobId }) => {
-        void this.interrupt(jobId, 'the worker running the job stopped').catch(() => {});
       });
       await events.waitUntilReady();
     })();
@@ -191,9 +206,12 @@ export class BullJobEngine implements JobEngine {
       const requestKey = this.requestKey(request.clientId, request.requestId);
       const claim = JSON.stringify({ jobId, argsHash: request.argsHash, tool: request.tool });
       const record = newJobRecord(jobId, request, this.now());
-      const started = await this.script('signetStart', record, requestKey, claim);
+      const text = JSON.stringify(record);
+      const started = await this.script('signetStart', record, requestKey, claim, { text });
       if (started === 1) {
-        await this.queue.add(request.tool, { jobId }, { jobId, attempts: 1 });
+        const data: QueuedJob = { jobId };
+        if (text.length <= CARRIED_RECORD_MAX) data.record = text;
+        await this.queue.add(request.tool, data, { jobId, attempts: 1 });
         return { jobId };
       }
       // The request key was taken: a retry of this start, or another start reusing its id.
@@ -310,6 +328,7 @@ export class BullJobEngine implements JobEngine {
       }
       await this.worker.close(true);
       await this.worker.disconnect();
+      this.cancels?.disconnect();
     }
     await this.listening?.catch(() => {});
     await this.events?.close();
@@ -327,10 +346,30 @@ export class BullJobEngine implements JobEngine {
     }
   }
 
-  private async process(job: Job, signal: AbortSignal | undefined): Promise<void> {
+  private async process(job: Job<QueuedJob>, signal: AbortSignal | undefined): Promise<void> {
     const jobId = job.id!;
-    const record = await this.read(jobId);
-    if (!record || isTerminal(record.status)) return;
+    const started = job.data.record && (JSON.parse(job.data.record) as JobRecord);
+    let running: JobRecord | undefined;
+    if (started && this.definitions.has(started.tool)) {
+      // The record as its start wrote it: if nobody wrote it since (no cancel, no earlier
+      // delivery of this job), this write succeeds and the job runs, without a read first.
+      this.latest.set(jobId, started);
+      running = await this.write(started, runningPatch(started));
+    }
+    if (!running) {
+      const record = await this.read(jobId);
+      running = record && (await this.claim(record));
+    }
+    if (running) await this.run(running, signal);
+  }
+
+  /**
+   * Marks a job that was read from Redis running, if it may run: undefined if it finished, has
+   * no handler here, or was running when its worker died and may not run again.
+   */
+  private async claim(record: JobRecord): Promise<JobRecord | undefined> {
+    const jobId = record.id;
+    if (isTerminal(record.status)) return undefined;
     this.latest.set(jobId, record);
     const definition = this.definitions.get(record.tool);
     if (!definition) {
@@ -342,34 +381,42 @@ export class BullJobEngine implements JobEngine {
         },
         { finish: true },
       );
-      return;
+      return undefined;
     }
     if (record.status === 'running' && !(definition.contract.retryable && record.attempts < 2)) {
       // It was running when its worker died, and may not run again.
       await this.interrupt(jobId, 'the worker running the job stopped');
-      return;
+      return undefined;
     }
-    const running = await this.update(jobId, {
-      status: 'running',
-      progress: null,
-      attempts: record.attempts + 1,
-    });
-    if (running?.status !== 'running') return;
+    const running = await this.update(jobId, runningPatch(record));
+    return running?.status === 'running' ? running : undefined;
+  }
+
+  /** Runs the handler of a job marked running, and writes how it ended. */
+  private async run(running: JobRecord, signal: AbortSignal | undefined): Promise<void> {
+    const jobId = running.id;
+    const definition = this.definitions.get(running.tool)!;
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     this.writes.set(jobId, Promise.resolve());
     const live = () => !controller.signal.aborted;
     try {
-      const output = await definition.handler(record.args, {
+      const output = await definition.handler(running.args, {
         jobId,
-        clientId: record.clientId,
+        clientId: running.clientId,
         signal: controller.signal,
         attempt: running.attempts,
         progress: (progress: JobProgress) => {
           const checked = checkProgress(progress);
           const previous = this.writes.get(jobId) ?? Promise.resolve();
           const next = previous
-            .then(() => (live() ? this.update(jobId, { progress: checked }) : undefined))
+            .then(async () => {
+              if (!live()) return;
+              const now = await this.update(jobId, { progress: checked });
+              // Cancelled while its cancel message was missed (pub/sub keeps none for a worker
+              // that was reconnecting): the handler hears of it at its next progress.
+              if (now && isTerminal(now.status)) controller.abort(new Error('cancelled'));
+            })
             .catch((error: unknown) => this.logger.warn({ err: error, jobId }, 'progress lost'));
           this.writes.set(jobId, next);
         },
@@ -451,56 +498,63 @@ export class BullJobEngine implements JobEngine {
       const cached = attempt === 0 ? this.latest.get(jobId) : undefined;
       const current = cached ?? (await this.read(jobId));
       if (!current || isTerminal(current.status)) return current;
-      const now = this.now();
-      const next: JobRecord = {
-        ...current,
-        ...patch,
-        seq: current.seq + 1,
-        updatedAt: now,
-        finishedAt: opts.finish ? now : current.finishedAt,
-      };
-      const ttl = opts.finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS;
-      const written = await this.script(
-        'signetWriteIfSeq',
-        next,
-        this.requestKey(next.clientId, next.requestId),
-        String(current.seq),
-        opts.finish ? '1' : '0',
-        ttl,
-      );
-      if (written === 1) {
-        if (this.latest.has(jobId)) this.latest.set(jobId, next);
-        this.changes.emit(jobId);
-        return next;
-      }
+      const next = await this.write(current, patch, opts.finish);
+      if (next) return next;
     }
     throw new Error(`job ${jobId} kept changing under a write`);
   }
 
+  /** Writes `current` with `patch` applied, unless someone wrote the job since `current`. */
+  private async write(
+    current: JobRecord,
+    patch: JobPatch,
+    finish = false,
+  ): Promise<JobRecord | undefined> {
+    const now = this.now();
+    const next: JobRecord = {
+      ...current,
+      ...patch,
+      seq: current.seq + 1,
+      updatedAt: now,
+      finishedAt: finish ? now : current.finishedAt,
+    };
+    const written = await this.script(
+      'signetWriteIfSeq',
+      next,
+      this.requestKey(next.clientId, next.requestId),
+      String(current.seq),
+      { finish, ttl: finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS },
+    );
+    if (written !== 1) return undefined;
+    if (this.latest.has(next.id)) this.latest.set(next.id, next);
+    this.changes.emit(next.id);
+    return next;
+  }
+
   /**
-   * Runs one of the scripts above to write `record`. `first` is the expected seq (WRITE_IF_SEQ)
-   * or the claim (START, CREATE); `finish` is WRITE_IF_SEQ's finish flag.
+   * Runs one of the scripts above to write `record` (as `text`, if already serialized). `first`
+   * is the expected seq (WRITE_IF_SEQ) or the claim (START, CREATE); `finish` marks
+   * WRITE_IF_SEQ's last write of a job.
    */
   private script(
     name: 'signetWriteIfSeq' | 'signetStart' | 'signetCreate',
     record: JobRecord,
     requestKey: string,
     first: string,
-    finish = '0',
-    ttl = UNFINISHED_TTL_MS,
+    opts: { finish?: boolean; ttl?: number; text?: string } = {},
   ): Promise<number | string> {
     const [jobKey, logKey] = this.keys(record.id);
-    const keys = [jobKey, logKey, this.eventStream, requestKey];
+    const keys = [jobKey, logKey, this.eventStream, requestKey, this.cancelChannel];
     const args = [
       String(record.seq),
-      JSON.stringify(record),
-      String(ttl),
+      opts.text ?? JSON.stringify(record),
+      String(opts.ttl ?? UNFINISHED_TTL_MS),
       record.id,
       record.status,
     ];
     const scripts = this.redis as unknown as RedisScripts;
     return name === 'signetWriteIfSeq'
-      ? scripts.signetWriteIfSeq(...keys, first, ...args, finish)
+      ? scripts.signetWriteIfSeq(...keys, first, ...args, opts.finish ? '1' : '0')
       : scripts[name](...keys, first, ...args);
   }
 
@@ -517,6 +571,19 @@ export class BullJobEngine implements JobEngine {
       throw new StoreUnavailableError(error);
     }
   }
+}
+
+const runningPatch = (record: JobRecord): JobPatch => ({
+  status: 'running',
+  progress: null,
+  attempts: record.attempts + 1,
+});
+
+/** What a BullMQ job of this engine carries. */
+interface QueuedJob {
+  jobId: string;
+  /** The job's record as started (JSON), when small. */
+  record?: string;
 }
 
 interface RedisScripts {
