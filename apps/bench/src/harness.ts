@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyringFile } from '@signet/server';
+import { Redis } from 'ioredis';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import type { Credentials, LoadPlan, LoadResult } from './load.ts';
 
@@ -77,6 +78,20 @@ export function load(plan: LoadPlan): Promise<LoadResult> {
       else reject(new Error(`load generator exited with ${code}: ${out}`));
     });
   });
+}
+
+/** Deletes the keys of a Signet Redis deployment's `namespace` (its own keys and its queue's). */
+export async function dropNamespace(url: string, namespace: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for (const pattern of [`${namespace}:*`, `bull:${namespace}-jobs:*`]) {
+      for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) {
+        if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Resident set size of a process, in MB (VmRSS of /proc/<pid>/status). */

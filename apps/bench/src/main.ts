@@ -9,6 +9,7 @@ import { WORKER_READY } from '@signet/server/testing';
 import {
   bench,
   benchKeyring,
+  dropNamespace,
   load,
   rssMb,
   shippedEnv as shippedEnvFor,
@@ -144,10 +145,13 @@ await jobs('Signet job round trip', 'sqlite (default)', {
   BENCH_KEYRING: keyringPath,
 });
 if (haveRedis) {
+  const namespace = `signet-bench-${process.pid}`;
   await jobs('Signet job round trip', 'redis + BullMQ', {
     BENCH_STORE: redisUrl,
     BENCH_KEYRING: keyringPath,
+    BENCH_NAMESPACE: namespace,
   });
+  await dropNamespace(redisUrl, namespace);
   console.error('bench: bare BullMQ…');
   const queue = `bench-bare-${process.pid}`;
   const bare = await withTarget(

@@ -2,7 +2,9 @@
 // BENCH_STORE: sqlite:<path> (jobs run in the server, as `pnpm serve` runs them) or redis://…
 // (an API-only server, SIGNET_ROLE=api, and one `pnpm worker` process running the jobs, as a
 // scaled-out deployment runs them; bare BullMQ's worker is a process of its own too).
-// BENCH_KEYRING: keyring file. With BENCH_ROLE=worker this process is that worker.
+// BENCH_KEYRING: keyring file. BENCH_NAMESPACE: the Redis deployment's namespace (the runner's
+// own, so that the run neither meets a real deployment's jobs nor leaves keys behind). With
+// BENCH_ROLE=worker this process is that worker.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
@@ -28,9 +30,10 @@ const handlers = { noop: async () => ({}) };
 const store = process.env.BENCH_STORE!;
 const logger = pino({ level: 'warn' });
 const concurrency = 32;
+const namespace = process.env.BENCH_NAMESPACE;
 
 if (process.env.BENCH_ROLE === 'worker') {
-  await startSignetWorker({ contracts, handlers, url: store, logger, concurrency });
+  await startSignetWorker({ contracts, handlers, url: store, logger, concurrency, namespace });
   console.log('worker ready');
 } else {
   if (store.startsWith('redis')) {
@@ -54,7 +57,7 @@ if (process.env.BENCH_ROLE === 'worker') {
     handlers,
     keyring: () => keyring,
     store: store.startsWith('redis')
-      ? redisBackend({ url: store, runHandlers: false })
+      ? redisBackend({ url: store, runHandlers: false, namespace })
       : new SqliteStore(store.slice('sqlite:'.length)),
     logger,
     concurrency,

@@ -14,6 +14,11 @@ export interface RedisBackendOptions {
   runHandlers: boolean;
   /** How soon a dead worker's job is noticed, in ms (default 10 000). */
   lockMs?: number;
+  /**
+   * What this deployment's keys (and its queue's name) start with: API servers and workers of
+   * one deployment share it; other deployments on the same Redis use their own. Default `signet`.
+   */
+  namespace?: string;
 }
 
 async function open(
@@ -21,6 +26,7 @@ async function open(
   definitions: ReadonlyMap<string, JobDefinition>,
   ctx: Omit<BackendContext, 'definitions'>,
 ): Promise<RunningBackend & { jobs: BullJobEngine }> {
+  const namespace = opts.namespace ?? 'signet';
   const redis = failFastRedis(opts.url);
   redis.on('error', () => {}); // reported per call as STORE_UNAVAILABLE
   try {
@@ -39,11 +45,13 @@ async function open(
     retentionMs: ctx.retentionMs,
     lockMs: opts.lockMs,
     now: ctx.now,
+    prefix: namespace,
+    queueName: `${namespace}-jobs`,
   });
   await jobs.ready();
   return {
     description: `redis:${redactUrl(opts.url)}`,
-    nonces: new RedisNonceStore(redis, 'signet', ctx.now),
+    nonces: new RedisNonceStore(redis, namespace, ctx.now),
     jobs,
     close: async () => {
       redis.disconnect();
@@ -65,9 +73,11 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
   concurrency?: number;
   retentionMs?: number;
   lockMs?: number;
+  /** As the API servers' `namespace` (see RedisBackendOptions). */
+  namespace?: string;
 }): Promise<{ close(opts?: { graceMs?: number }): Promise<void> }> {
   const backend = await open(
-    { url: opts.url, runHandlers: true, lockMs: opts.lockMs },
+    { url: opts.url, runHandlers: true, lockMs: opts.lockMs, namespace: opts.namespace },
     jobDefinitions(opts.contracts, opts.handlers),
     {
       logger: opts.logger,

@@ -2,11 +2,17 @@
 // behaviour is in jobs/engine.conformance.test.ts).
 import { randomUUID } from 'node:crypto';
 import type { JobState } from '@signet/protocol';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../errors.ts';
-import { jobDefinitions } from '../router.ts';
-import { HeldJobs, jobTestHandlers, jobTestTools } from '../testing/job-tools.ts';
+import { type Handlers, jobDefinitions } from '../router.ts';
+import {
+  HeldJobs,
+  type JobTestTools,
+  jobTestHandlers,
+  jobTestTools,
+} from '../testing/job-tools.ts';
 import { connected, failFastRedis } from './connection.ts';
 import { BullJobEngine } from './job-engine.ts';
 
@@ -44,14 +50,14 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function open() {
+  async function open(handlers: Handlers<JobTestTools> = jobTestHandlers(new HeldJobs())) {
     const redis = failFastRedis(redisUrl!);
     await connected(redis, redisUrl!);
     const id = randomUUID();
     const engine = new BullJobEngine({
       url: redisUrl!,
       redis,
-      definitions: jobDefinitions(jobTestTools, jobTestHandlers(new HeldJobs())),
+      definitions: jobDefinitions(jobTestTools, handlers),
       logger: pino({ level: 'silent' }),
       runHandlers: true,
       queueName: `partial-${id}`,
@@ -108,5 +114,45 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
       status: 'done',
       output: { count: 168 },
     });
+  });
+
+  it('a cancel whose message the worker missed stops the handler at its next progress', async () => {
+    const handlers = jobTestHandlers(new HeldJobs());
+    let stopped!: (how: string) => void;
+    const ended = new Promise<string>((resolve) => {
+      stopped = resolve;
+    });
+    const { engine } = await open({
+      ...handlers,
+      count_primes: (args, job) =>
+        handlers.count_primes(args, job).then(
+          (output) => {
+            stopped('finished');
+            return output;
+          },
+          (error: unknown) => {
+            stopped(job.signal.aborted ? 'aborted' : 'failed');
+            throw error;
+          },
+        ),
+    });
+    // As if the worker were reconnecting when the cancel was announced.
+    await (engine as unknown as { cancels: Redis }).cancels.unsubscribe();
+    // Minutes of work in small steps, each reporting progress.
+    const args = { below: 50_000_000, steps: 50_000 };
+    const { jobId } = await engine.start({
+      ...request('r3'),
+      args,
+      argsHash: JSON.stringify(args),
+    });
+    expect(await eventuallyState(engine, 'alice', jobId, 'running')).toMatchObject({
+      status: 'running',
+    });
+    expect(await engine.cancel('alice', jobId)).toMatchObject({ status: 'cancelled' });
+    const bound = new Promise<string>((resolve) =>
+      setTimeout(() => resolve('still running'), 5_000),
+    );
+    expect(await Promise.race([ended, bound])).toBe('aborted');
+    expect(await engine.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
   });
 });
