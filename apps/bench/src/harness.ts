@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyringFile } from '@signet/server';
-import { Redis } from 'ioredis';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
+import { Redis } from 'ioredis';
 import type { Credentials, LoadPlan, LoadResult } from './load.ts';
 
 export const tsx = ['--import', 'tsx'];
