@@ -20,7 +20,9 @@ export type AppServer = RunningSignetServer<typeof tools> & {
   reloadKeyring(): boolean;
 };
 
-export function openStore(config: Pick<Config, 'store' | 'role' | 'lockMs'>): LocalStore | Backend {
+export function openStore(
+  config: Pick<Config, 'store' | 'role' | 'lockMs' | 'namespace'>,
+): LocalStore | Backend {
   const { store } = config;
   switch (store.kind) {
     case 'memory':
@@ -32,6 +34,7 @@ export function openStore(config: Pick<Config, 'store' | 'role' | 'lockMs'>): Lo
         url: store.url,
         runHandlers: config.role === 'all',
         lockMs: config.lockMs,
+        namespace: config.namespace,
       });
   }
 }

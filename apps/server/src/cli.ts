@@ -70,6 +70,7 @@ async function worker(): Promise<void> {
     concurrency: config.concurrency,
     retentionMs: config.retentionMs,
     lockMs: config.lockMs,
+    namespace: config.namespace,
   });
   console.log(
     `signet: worker ready (queue on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,

@@ -23,6 +23,8 @@ export interface Config {
   graceMs: number;
   /** With Redis: how soon a dead worker's job is noticed (BullMQ's lock duration). */
   lockMs: number;
+  /** With Redis: what this deployment's keys and queue name start with. */
+  namespace: string;
   /** Calls per second per client, sustained and burst; undefined = unlimited. */
   rateLimit: { perSecond: number; burst: number } | undefined;
   logLevel: string;
@@ -65,6 +67,16 @@ function rateLimit(env: NodeJS.ProcessEnv): Config['rateLimit'] {
   return { perSecond, burst: integer(env, 'SIGNET_RATE_BURST', perSecond, 1, 10_000_000) };
 }
 
+function namespace(env: NodeJS.ProcessEnv): string {
+  const raw = env.SIGNET_NAMESPACE || 'signet';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) {
+    throw new ConfigError(
+      `SIGNET_NAMESPACE must be 1 to 64 letters, digits, "-" or "_", not "${raw.slice(0, 80)}"`,
+    );
+  }
+  return raw;
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -96,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionMs: integer(env, 'SIGNET_RETENTION_MS', 3_600_000, 1_000, 30 * 86_400_000),
     graceMs: integer(env, 'SIGNET_GRACE_MS', 10_000, 0, 600_000),
     lockMs: integer(env, 'SIGNET_LOCK_MS', 10_000, 1_000, 600_000),
+    namespace: namespace(env),
     rateLimit: rateLimit(env),
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };

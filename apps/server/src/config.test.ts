@@ -1,0 +1,78 @@
+// Configuration from the environment (DESIGN 1.8): the defaults, and a one-line reason for every
+// bad value, from loadConfig and from the processes that read it.
+import { execFile } from 'node:child_process';
+import { repoRoot } from '@signet/server/testing';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it("has DESIGN's defaults", () => {
+    expect(loadConfig({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 8787,
+      keyringPath: '.signet/keyring.json',
+      store: { kind: 'sqlite', path: '.signet/signet.db' },
+      role: 'all',
+      namespace: 'signet',
+    });
+  });
+
+  it('reads a Redis store, its role and its namespace', () => {
+    expect(
+      loadConfig({
+        SIGNET_STORE: 'redis://127.0.0.1:6379/2',
+        SIGNET_ROLE: 'api',
+        SIGNET_NAMESPACE: 'billing-prod_2',
+      }),
+    ).toMatchObject({
+      store: { kind: 'redis', url: 'redis://127.0.0.1:6379/2' },
+      role: 'api',
+      namespace: 'billing-prod_2',
+    });
+  });
+
+  it.each([
+    [{ SIGNET_PORT: 'abc' }, 'SIGNET_PORT'],
+    [{ SIGNET_PORT: '65536' }, 'SIGNET_PORT'],
+    [{ SIGNET_PORT: '-1' }, 'SIGNET_PORT'],
+    [{ SIGNET_ROLE: 'boss' }, 'SIGNET_ROLE'],
+    [{ SIGNET_ROLE: 'api' }, 'SIGNET_ROLE=api'],
+    [{ SIGNET_STORE: 'postgres://db' }, 'SIGNET_STORE'],
+    [{ SIGNET_STORE: 'sqlite:' }, 'SIGNET_STORE'],
+    [{ SIGNET_STORE: 'redis://[::1' }, 'SIGNET_STORE'],
+    [{ SIGNET_LOCK_MS: '5' }, 'SIGNET_LOCK_MS'],
+    [{ SIGNET_RATE_LIMIT: '1.5' }, 'SIGNET_RATE_LIMIT'],
+    [{ SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
+    [{ SIGNET_NAMESPACE: 'jobs:*' }, 'SIGNET_NAMESPACE'],
+    [{ SIGNET_NAMESPACE: 'x'.repeat(65) }, 'SIGNET_NAMESPACE'],
+  ])('refuses %o, naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+});
+
+/** Runs `pnpm serve`'s or `pnpm worker`'s entry point with `env`; resolves to how it ended. */
+function run(command: 'serve' | 'worker', env: Record<string, string>) {
+  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'apps/server/src/cli.ts', command],
+      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 30_000 },
+      (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr }),
+    );
+  });
+}
+
+describe('bad configuration stops the process with a one-line reason', () => {
+  it.each([
+    ['serve', { SIGNET_PORT: 'abc' }, 'SIGNET_PORT'],
+    ['serve', { SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
+    ['worker', { SIGNET_STORE: 'memory:' }, 'SIGNET_STORE=redis://'],
+  ] as const)('%s with %o', async (command, env, name) => {
+    const { code, stderr } = await run(command, env);
+    expect(code).not.toBe(0);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(name);
+  });
+});
