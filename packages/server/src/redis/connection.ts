@@ -45,7 +45,10 @@ export function coalesceWrites(redis: Redis): void {
   });
 }
 
-/** A connection for BullMQ workers and event listeners, which block and must not give up. */
+/**
+ * A connection for BullMQ workers and event listeners, which block and must not give up (a
+ * worker's blocking reads go on a duplicate BullMQ makes of it).
+ */
 export function blockingRedis(url: string): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
@@ -54,6 +57,8 @@ export function blockingRedis(url: string): Redis {
   // BullMQ reports connection errors through its own 'error' events (logged by the engine);
   // without a listener here ioredis also prints "Unhandled error event" on every reconnect try.
   redis.on('error', () => {});
+  // A worker's BullMQ commands (take the next job, finish one) come in bursts too.
+  coalesceWrites(redis);
   return redis;
 }
 
