@@ -300,9 +300,14 @@ describe('newNonce / newRequestId', () => {
     expect(NONCE_PATTERN.test(`${'a'.repeat(16)}+`)).toBe(false);
   });
 
-  it('newNonce is unique over 1000 calls', () => {
-    const nonces = new Set(Array.from({ length: 1000 }, () => newNonce()));
-    expect(nonces.size).toBe(1000);
+  it('newNonce is unique over 10 000 calls, across many refills of its random pool', () => {
+    const nonces = Array.from({ length: 10_000 }, () => newNonce());
+    expect(new Set(nonces).size).toBe(10_000);
+    // Every one of the 16 bytes varies (no part of the pool is left unfilled or reused).
+    const bytes = nonces.map((nonce) => Buffer.from(nonce, 'base64url'));
+    for (let i = 0; i < 16; i++) {
+      expect(new Set(bytes.map((b) => b[i])).size).toBeGreaterThan(200);
+    }
   });
 
   it('newRequestId is a valid, unique request_id', () => {
