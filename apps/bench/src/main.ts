@@ -118,10 +118,17 @@ await http(
   (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
 );
 const haveRedis = redisAnswers();
+// The Redis targets' own namespace: they meet no real deployment's keys and leave none behind.
+const namespace = `signet-bench-${process.pid}`;
 if (haveRedis) {
-  await http('Signet, signed (pnpm serve)', 'redis', shippedServer, shippedEnv(redisUrl), (url) =>
-    httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
+  await http(
+    'Signet, signed (pnpm serve)',
+    'redis',
+    shippedServer,
+    { ...shippedEnv(redisUrl), SIGNET_NAMESPACE: namespace },
+    (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
   );
+  await dropNamespace(redisUrl, namespace);
 } else {
   notes.push(`Redis rows skipped: no Redis answered at ${redisUrl}.`);
 }
@@ -145,7 +152,6 @@ await jobs('Signet job round trip', 'sqlite (default)', {
   BENCH_KEYRING: keyringPath,
 });
 if (haveRedis) {
-  const namespace = `signet-bench-${process.pid}`;
   await jobs('Signet job round trip', 'redis + BullMQ', {
     BENCH_STORE: redisUrl,
     BENCH_KEYRING: keyringPath,
