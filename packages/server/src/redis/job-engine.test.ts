@@ -44,22 +44,26 @@ describe('Redis in CI', () => {
   );
 });
 
-describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
+describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function open(handlers: Handlers<JobTestTools> = jobTestHandlers(new HeldJobs())) {
+  /** An engine on queue `id`: a worker, or with `runHandlers` false an API server. */
+  async function open(
+    handlers: Handlers<JobTestTools> = jobTestHandlers(new HeldJobs()),
+    id: string = randomUUID(),
+    runHandlers = true,
+  ) {
     const redis = failFastRedis(redisUrl!);
     await connected(redis, redisUrl!);
-    const id = randomUUID();
     const engine = new BullJobEngine({
       url: redisUrl!,
       redis,
       definitions: jobDefinitions(jobTestTools, handlers),
       logger: pino({ level: 'silent' }),
-      runHandlers: true,
+      runHandlers,
       queueName: `partial-${id}`,
       prefix: `signet-test-${id}`,
       lockMs: 2_000,
@@ -154,5 +158,38 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way', () => {
     );
     expect(await Promise.race([ended, bound])).toBe('aborted');
     expect(await engine.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('a cancel wins against a job that reports progress back to back', async () => {
+    const handlers = jobTestHandlers(new HeldJobs());
+    let stopped!: (how: string) => void;
+    const ended = new Promise<string>((resolve) => {
+      stopped = resolve;
+    });
+    const id = randomUUID();
+    await open(
+      {
+        ...handlers,
+        count_primes: (args, job) =>
+          handlers.count_primes(args, job).finally(() => {
+            stopped(job.signal.aborted ? 'aborted' : 'not aborted');
+          }),
+      },
+      id,
+    );
+    // The cancel comes through another process's engine, which has no copy of the record.
+    const { engine: api } = await open(undefined, id, false);
+    // Thousands of tiny steps, each reporting progress: the worker writes without pause.
+    const args = { below: 50_000_000, steps: 50_000 };
+    const { jobId } = await api.start({ ...request('r4'), args, argsHash: JSON.stringify(args) });
+    expect(await eventuallyState(api, 'alice', jobId, 'running')).toMatchObject({
+      status: 'running',
+    });
+    expect(await api.cancel('alice', jobId)).toMatchObject({ status: 'cancelled' });
+    const bound = new Promise<string>((resolve) =>
+      setTimeout(() => resolve('still running'), 5_000),
+    );
+    expect(await Promise.race([ended, bound])).toBe('aborted');
+    expect(await api.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
   });
 });

@@ -60,13 +60,21 @@ end
 
 /**
  * Writes a new version of a job record if nobody wrote one since `expected` was read: job state
- * is changed by API servers (cancel) and workers (progress, result) at once. ARGV: expected seq,
- * next seq, record, ttl, job id, status, "1" when the job finishes (its request key then gets
- * the same expiry).
+ * is changed by API servers (cancel) and workers (progress, result) at once. Returns 1 when
+ * written, 0 when someone wrote since, 2 when a cancel is under way. A cancel that finds the
+ * record changed marks the job `cancelling`, after which the worker's writes are refused (2), so
+ * that a job reporting progress back to back cannot outrun its cancel. ARGV: expected seq, next
+ * seq, record, ttl, job id, status, "1" when the job finishes (its request key then gets the same
+ * expiry).
  */
 const WRITE_IF_SEQ = `${CHANGE}
 local seq = redis.call('HGET', KEYS[1], 'seq')
-if seq ~= ARGV[1] then return 0 end
+local cancel = ARGV[6] == 'cancelled'
+if seq ~= ARGV[1] then
+  if cancel and seq then redis.call('HSET', KEYS[1], 'cancelling', '1') end
+  return 0
+end
+if not cancel and redis.call('HEXISTS', KEYS[1], 'cancelling') == 1 then return 2 end
 change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 if ARGV[7] == '1' then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
 return 1`;
@@ -354,7 +362,9 @@ export class BullJobEngine implements JobEngine {
       // The record as its start wrote it: if nobody wrote it since (no cancel, no earlier
       // delivery of this job), this write succeeds and the job runs, without a read first.
       this.latest.set(jobId, started);
-      running = await this.write(started, runningPatch(started));
+      const written = await this.write(started, runningPatch(started));
+      // (Cancelling: the read below finds it so, and finishes the cancel.)
+      if (written !== CANCELLING) running = written;
     }
     if (!running) {
       const record = await this.read(jobId);
@@ -499,17 +509,24 @@ export class BullJobEngine implements JobEngine {
       const current = cached ?? (await this.read(jobId));
       if (!current || isTerminal(current.status)) return current;
       const next = await this.write(current, patch, opts.finish);
+      // The cancel's own retry will write it; so does this, in case that retry never comes (its
+      // server died): either way the job ends cancelled.
+      if (next === CANCELLING) return this.update(jobId, { status: 'cancelled' }, { finish: true });
       if (next) return next;
     }
     throw new Error(`job ${jobId} kept changing under a write`);
   }
 
-  /** Writes `current` with `patch` applied, unless someone wrote the job since `current`. */
+  /**
+   * Writes `current` with `patch` applied, unless someone wrote the job since `current` (then
+   * undefined), or a cancel of it is under way (then CANCELLING, and the handler, if it runs
+   * here, is aborted).
+   */
   private async write(
     current: JobRecord,
     patch: JobPatch,
     finish = false,
-  ): Promise<JobRecord | undefined> {
+  ): Promise<JobRecord | typeof CANCELLING | undefined> {
     const now = this.now();
     const next: JobRecord = {
       ...current,
@@ -525,6 +542,10 @@ export class BullJobEngine implements JobEngine {
       String(current.seq),
       { finish, ttl: finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS },
     );
+    if (written === 2) {
+      this.worker?.cancelJob(next.id);
+      return CANCELLING;
+    }
     if (written !== 1) return undefined;
     if (this.latest.has(next.id)) this.latest.set(next.id, next);
     this.changes.emit(next.id);
@@ -572,6 +593,8 @@ export class BullJobEngine implements JobEngine {
     }
   }
 }
+
+const CANCELLING = Symbol('cancelling');
 
 const runningPatch = (record: JobRecord): JobPatch => ({
   status: 'running',
