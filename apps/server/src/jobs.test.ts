@@ -186,6 +186,24 @@ describe('jobs over HTTP', () => {
     expect((await job.poll()).status).toBe('running');
   });
 
+  it('refuses a watch whose input is missing or not JSON with PARSE_ERROR, on the stream', async () => {
+    await start();
+    for (const query of ['', '?input=not-json', '?input=%7B%22v%22']) {
+      const response = await fetch(`${server!.url}/trpc/watch_job${query}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      const events = parseSse(await response.text());
+      expect(events.map((e) => e.event)).toEqual(['connected', 'serialized-error']);
+      expect(JSON.parse(events[1]!.data!).data).toMatchObject({
+        reason: 'PARSE_ERROR',
+        httpStatus: 400,
+        path: 'watch_job',
+      });
+    }
+  });
+
   it('forgets a finished job after the retention time', async () => {
     let clock = Date.now();
     const now = () => clock;

@@ -138,6 +138,32 @@ export function signedCallsOf(router: object): ReadonlyMap<string, SignedCall> {
   return calls;
 }
 
+/** One update of a watch_job stream: its event id (the resume cursor) and its signed envelope. */
+export interface SignedUpdate {
+  id: string;
+  signed: SignedResponse;
+}
+
+/**
+ * One watch_job call: checks 1-8, then the job's signed updates until it ends (or `signal`
+ * aborts). The HTTP front streams them in tRPC's SSE format; the tRPC subscription of the same
+ * tool runs the same function.
+ */
+export type SignedWatch = (
+  raw: unknown,
+  services: SignetServices,
+  signal: AbortSignal,
+) => Promise<AsyncIterable<SignedUpdate>>;
+
+const signedWatchesByRouter = new WeakMap<object, ReadonlyMap<string, SignedWatch>>();
+
+/** The watch_job subscriptions of a Signet router, by tool name. */
+export function signedWatchesOf(router: object): ReadonlyMap<string, SignedWatch> {
+  const watches = signedWatchesByRouter.get(router);
+  if (!watches) throw new Error('not a router built by createSignetRouter');
+  return watches;
+}
+
 /**
  * Builds the tRPC router of a contract set: every procedure runs behind the envelope checks
  * (DESIGN 1.4) and answers with a signed envelope; job tools go to the job engine.
@@ -148,10 +174,16 @@ export function createSignetRouter<C extends ContractSet>(
 ): SignetRouter<C> {
   const procedures: Record<string, unknown> = {};
   const calls = new Map<string, SignedCall>();
+  const watches = new Map<string, SignedWatch>();
   for (const contract of Object.values(contracts)) {
     const handler = (handlers as Record<string, unknown>)[contract.name];
     if (contract.kind === 'job-control' && contract.operation === 'watch') {
-      procedures[contract.name] = watchProcedure(contract);
+      const watch = signedWatch(contract);
+      watches.set(contract.name, watch);
+      procedures[contract.name] = withRawInput.subscription(async ({ ctx, signal }) => {
+        const updates = await watch(ctx.raw, ctx.services, signal ?? new AbortController().signal);
+        return trackedUpdates(updates);
+      });
       continue;
     }
     const run = signedCall(contract, handler);
@@ -162,6 +194,7 @@ export function createSignetRouter<C extends ContractSet>(
   }
   const router = t.router(procedures as never) as unknown as SignetRouter<C>;
   signedCallsByRouter.set(router, calls);
+  signedWatchesByRouter.set(router, watches);
   return router;
 }
 
@@ -280,39 +313,44 @@ function executor(contract: AnyContract, handler: unknown): Executor {
   }
 }
 
-/** watch_job: a tRPC subscription (SSE through tRPC's own adapter), one signed envelope per change. */
-function watchProcedure(contract: JobControlContract) {
-  return withRawInput.subscription(async ({ ctx, signal }) => {
-    const { services } = ctx;
-    const { call, args } = await admit(contract, withoutInjectedLastEventId(ctx.raw), services);
+/** watch_job: one signed envelope per change of the job, until it ends. */
+function signedWatch(contract: JobControlContract): SignedWatch {
+  return async (raw, services, signal) => {
+    const { call, args } = await admit(contract, withoutInjectedLastEventId(raw), services);
     try {
       const { job_id, after } = args as { job_id: string; after?: string };
-      const updates = await services.jobs.watch(
-        call.envelope.client_id,
-        job_id,
-        after,
-        signal ?? new AbortController().signal,
-      );
+      const updates = await services.jobs.watch(call.envelope.client_id, job_id, after, signal);
       if (!updates) throw jobNotFound();
       return signUpdates(call, updates);
     } catch (error) {
       throw signedRefusal(call, error, services, contract.name);
     }
-  });
+  };
 }
 
-async function* signUpdates(call: VerifiedCall, updates: AsyncIterable<JobUpdate>) {
+async function* signUpdates(
+  call: VerifiedCall,
+  updates: AsyncIterable<JobUpdate>,
+): AsyncGenerator<SignedUpdate> {
   for await (const update of updates) {
-    yield tracked(update.id, call.respond(jobStateToReply(update.state)).envelope);
+    yield { id: update.id, signed: call.respond(jobStateToReply(update.state)) };
     if (isTerminal(update.state.status)) return;
   }
+}
+
+/** The updates as tRPC's subscription yields them: the event id travels with each. */
+async function* trackedUpdates(updates: AsyncIterable<SignedUpdate>) {
+  for await (const update of updates) yield tracked(update.id, update.signed.envelope);
 }
 
 function reply(status: 'ok' | 'accepted', result: Record<string, unknown>): Reply {
   return { status, ok: true, result, error: null };
 }
 
-/** tRPC's SSE adapter copies a `Last-Event-ID` header into the input; it is not signed. */
+/**
+ * tRPC's own adapters (serving this router elsewhere) copy a `Last-Event-ID` header into the
+ * input; it is not signed. Signet's HTTP front does not, and drops a client's own likewise.
+ */
 function withoutInjectedLastEventId(raw: unknown): unknown {
   if (typeof raw === 'object' && raw !== null && 'lastEventId' in raw) {
     const { lastEventId: _dropped, ...rest } = raw as Record<string, unknown>;
