@@ -120,76 +120,67 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     });
   });
 
-  it('a cancel whose message the worker missed stops the handler at its next progress', async () => {
+  /**
+   * The job-test handlers, with count_primes noting how it ended; and a long count_primes job:
+   * minutes of work in tiny steps, each reporting progress (the worker writes without pause).
+   */
+  function notingEnd() {
     const handlers = jobTestHandlers(new HeldJobs());
     let stopped!: (how: string) => void;
     const ended = new Promise<string>((resolve) => {
       stopped = resolve;
     });
-    const { engine } = await open({
+    const noting: Handlers<JobTestTools> = {
       ...handlers,
       count_primes: (args, job) =>
-        handlers.count_primes(args, job).then(
-          (output) => {
-            stopped('finished');
-            return output;
-          },
-          (error: unknown) => {
-            stopped(job.signal.aborted ? 'aborted' : 'failed');
-            throw error;
-          },
-        ),
-    });
-    // As if the worker were reconnecting when the cancel was announced.
-    await (engine as unknown as { cancels: Redis }).cancels.unsubscribe();
-    // Minutes of work in small steps, each reporting progress.
+        handlers.count_primes(args, job).finally(() => {
+          stopped(job.signal.aborted ? 'aborted' : 'not aborted');
+        }),
+    };
     const args = { below: 50_000_000, steps: 50_000 };
-    const { jobId } = await engine.start({
-      ...request('r3'),
+    const long = (requestId: string) => ({
+      ...request(requestId),
       args,
       argsHash: JSON.stringify(args),
     });
+    /** How the handler ended, if within 5 s. */
+    const endedWithin5s = () =>
+      Promise.race([
+        ended,
+        new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 5_000)),
+      ]);
+    return { handlers: noting, long, endedWithin5s };
+  }
+
+  /** Starts `job` on `engine`, waits until it runs, cancels it; the handler must stop. */
+  async function cancelRunning(
+    engine: BullJobEngine,
+    job: ReturnType<ReturnType<typeof notingEnd>['long']>,
+    endedWithin5s: () => Promise<string>,
+  ) {
+    const { jobId } = await engine.start(job);
     expect(await eventuallyState(engine, 'alice', jobId, 'running')).toMatchObject({
       status: 'running',
     });
     expect(await engine.cancel('alice', jobId)).toMatchObject({ status: 'cancelled' });
-    const bound = new Promise<string>((resolve) =>
-      setTimeout(() => resolve('still running'), 5_000),
-    );
-    expect(await Promise.race([ended, bound])).toBe('aborted');
+    expect(await endedWithin5s()).toBe('aborted');
     expect(await engine.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
+  }
+
+  it('a cancel whose message the worker missed stops the handler at its next progress', async () => {
+    const { handlers, long, endedWithin5s } = notingEnd();
+    const { engine } = await open(handlers);
+    // As if the worker were reconnecting when the cancel was announced.
+    await (engine as unknown as { cancels: Redis }).cancels.unsubscribe();
+    await cancelRunning(engine, long('r3'), endedWithin5s);
   });
 
   it('a cancel wins against a job that reports progress back to back', async () => {
-    const handlers = jobTestHandlers(new HeldJobs());
-    let stopped!: (how: string) => void;
-    const ended = new Promise<string>((resolve) => {
-      stopped = resolve;
-    });
+    const { handlers, long, endedWithin5s } = notingEnd();
     const id = randomUUID();
-    await open(
-      {
-        ...handlers,
-        count_primes: (args, job) =>
-          handlers.count_primes(args, job).finally(() => {
-            stopped(job.signal.aborted ? 'aborted' : 'not aborted');
-          }),
-      },
-      id,
-    );
+    await open(handlers, id);
     // The cancel comes through another process's engine, which has no copy of the record.
     const { engine: api } = await open(undefined, id, false);
-    // Thousands of tiny steps, each reporting progress: the worker writes without pause.
-    const args = { below: 50_000_000, steps: 50_000 };
-    const { jobId } = await api.start({ ...request('r4'), args, argsHash: JSON.stringify(args) });
-    expect(await eventuallyState(api, 'alice', jobId, 'running')).toMatchObject({
-      status: 'running',
-    });
-    expect(await api.cancel('alice', jobId)).toMatchObject({ status: 'cancelled' });
-    const bound = new Promise<string>((resolve) =>
-      setTimeout(() => resolve('still running'), 5_000),
-    );
-    expect(await Promise.race([ended, bound])).toBe('aborted');
-    expect(await api.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
+    await cancelRunning(api, long('r4'), endedWithin5s);
   });
 });
