@@ -73,7 +73,7 @@ async function worker(): Promise<void> {
     namespace: config.namespace,
   });
   console.log(
-    `signet: worker ready (queue on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
+    `signet: worker ready (queue ${config.namespace}-jobs on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
   );
   onShutdown(config.graceMs, logger, (graceMs) => running.close({ graceMs }));
 }
