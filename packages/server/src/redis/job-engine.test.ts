@@ -183,4 +183,29 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     const { engine: api } = await open(undefined, id, false);
     await cancelRunning(api, long('r4'), endedWithin5s);
   });
+
+  it('a watcher sees its job end even when the announcement is lost', async () => {
+    const held = new HeldJobs();
+    const id = randomUUID();
+    await open(jobTestHandlers(held), id);
+    const { engine: api } = await open(undefined, id, false);
+    const { jobId } = await api.start({
+      ...request('r5'),
+      tool: 'held',
+      args: { label: 'quiet' },
+      argsHash: 'quiet',
+    });
+    await held.until(() => held.started.includes('quiet'));
+    const updates = await api.watch('alice', jobId, undefined, AbortSignal.timeout(10_000));
+    const seen: string[] = [];
+    const followed = (async () => {
+      for await (const update of updates!) seen.push(update.state.status);
+    })();
+    // This server stops hearing announcements (as if its reader fell behind the stream's end).
+    await (api as unknown as { events: { close(): Promise<void> } }).events.close();
+    held.release('quiet');
+    const bound = new Promise<string>((resolve) => setTimeout(() => resolve('no end'), 5_000));
+    expect(await Promise.race([followed.then(() => 'ended'), bound])).toBe('ended');
+    expect(seen.at(-1)).toBe('done');
+  });
 });

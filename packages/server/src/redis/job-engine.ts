@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -29,6 +29,8 @@ export interface BullJobEngineOptions {
 }
 
 const CHANGE_EVENT = 'signet-change';
+/** How often a watcher reads its job's log even if no change was announced. */
+const RECHECK_MS = 1_000;
 /** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
 const CARRIED_RECORD_MAX = 4_096;
 const KEY_COUNT = 5;
@@ -36,7 +38,8 @@ const KEY_COUNT = 5;
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 
 // The scripts below change a job in one round trip: its record, its change log, their expiry,
-// and the announcement on the queue's event stream (what QueueEventsProducer.publishEvent
+// and the announcement on the queue's event stream, kept to BullMQ's own default length (what
+// QueueEventsProducer.publishEvent
 // writes, read by every QueueEvents watching for a watch_job) and, for a cancel, the message on
 // the cancel channel that workers listen to. KEYS: record, change log, event stream, request
 // key, cancel channel.
@@ -52,7 +55,7 @@ local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000', '*', 'event', '${CHANGE_EVENT}',
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'event', '${CHANGE_EVENT}',
     'jobId', jobId, 'seq', seq, 'status', status)
   if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
@@ -284,7 +287,56 @@ export class BullJobEngine implements JobEngine {
     signal: AbortSignal,
   ): AsyncGenerator<JobUpdate> {
     // Listen before reading, so no change falls between the two.
-    const live = on(this.changes, record.id, { signal });
+    const changes = this.changesOf(record.id, signal);
+    try {
+      yield* this.follow(record, after, changes, signal);
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    } finally {
+      changes.close();
+    }
+  }
+
+  /**
+   * Wakes a watcher when its job is announced to have changed, and every RECHECK_MS anyway: an
+   * announcement can be lost (its reader was reconnecting, or fell behind the stream's trimmed
+   * end), and a watcher must still see the job end.
+   */
+  private changesOf(jobId: string, signal: AbortSignal) {
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const onChange = () => {
+      changed = true;
+      wake?.();
+    };
+    this.changes.on(jobId, onChange);
+    signal.addEventListener('abort', onChange);
+    return {
+      next: async (): Promise<void> => {
+        if (!changed) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, RECHECK_MS);
+          });
+          clearTimeout(timer);
+          wake = undefined;
+        }
+        changed = false;
+      },
+      close: () => {
+        this.changes.off(jobId, onChange);
+        signal.removeEventListener('abort', onChange);
+      },
+    };
+  }
+
+  private async *follow(
+    record: JobRecord,
+    after: string | undefined,
+    changes: ReturnType<BullJobEngine['changesOf']>,
+    signal: AbortSignal,
+  ): AsyncGenerator<JobUpdate> {
     const cursor = after === undefined ? Number.NaN : Number(after);
     let last: number;
     if (Number.isInteger(cursor) && cursor >= 0 && cursor <= record.seq) {
@@ -308,13 +360,9 @@ export class BullJobEngine implements JobEngine {
       }
       return false;
     };
-    try {
+    while (!signal.aborted) {
       if (yield* catchUp(this)) return;
-      for await (const _ of live) {
-        if (yield* catchUp(this)) return;
-      }
-    } catch (error) {
-      if (!signal.aborted) throw error;
+      await changes.next();
     }
   }
 
