@@ -202,7 +202,7 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
       for await (const update of updates!) seen.push(update.state.status);
     })();
     // This server stops hearing announcements (as if its reader fell behind the stream's end).
-    await (api as unknown as { events: { close(): Promise<void> } }).events.close();
+    (api as unknown as { reader: Redis }).reader.disconnect();
     held.release('quiet');
     const bound = new Promise<string>((resolve) => setTimeout(() => resolve('no end'), 5_000));
     expect(await Promise.race([followed.then(() => 'ended'), bound])).toBe('ended');

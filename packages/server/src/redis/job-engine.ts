@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isTerminal, type JobProgress, type JobState } from '@signet/protocol';
-import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SignetError, StoreUnavailableError } from '../errors.ts';
@@ -28,7 +28,11 @@ export interface BullJobEngineOptions {
   now?: () => number;
 }
 
-const CHANGE_EVENT = 'signet-change';
+/**
+ * How many announcements the change stream keeps: a reader that falls further behind misses
+ * some, and its watchers see those changes at their next recheck (RECHECK_MS).
+ */
+const CHANGE_STREAM_LENGTH = 10_000;
 /** How often a watcher reads its job's log even if no change was announced. */
 const RECHECK_MS = 1_000;
 /** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
@@ -38,11 +42,9 @@ const KEY_COUNT = 5;
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 
 // The scripts below change a job in one round trip: its record, its change log, their expiry,
-// and the announcement on the queue's event stream, kept to BullMQ's own default length (what
-// QueueEventsProducer.publishEvent
-// writes, read by every QueueEvents watching for a watch_job) and, for a cancel, the message on
-// the cancel channel that workers listen to. KEYS: record, change log, event stream, request
-// key, cancel channel.
+// the announcement on the deployment's change stream (read by API servers serving watch_job)
+// and, for a cancel, the message on the cancel channel that workers listen to. KEYS: record,
+// change log, change stream, request key, cancel channel.
 
 /**
  * Appends a change: record and log, their expiry, and (unless `quiet`) the announcement. A new
@@ -55,8 +57,8 @@ local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'event', '${CHANGE_EVENT}',
-    'jobId', jobId, 'seq', seq, 'status', status)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId,
+    'seq', seq, 'status', status)
   if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
 `;
@@ -103,10 +105,10 @@ return 1`;
  * Jobs on Redis and BullMQ, with the semantics of the embedded engine. BullMQ queues, delivers
  * and locks jobs and notices dead workers; the Signet view of each job (status, progress,
  * output, the watch cursor) is a record in Redis with one entry per change, and every change is
- * announced on the queue's event stream, which watch_job follows through BullMQ's QueueEvents.
- * Workers do not follow that stream (it carries several events per job): they hear of
- * cancellations on a pub/sub channel, and decide themselves what becomes of a job whose worker
- * died when BullMQ hands it out again.
+ * announced on a stream of Signet's own (BullMQ's event stream carries several events of its own
+ * per job), which API servers follow once they serve a watch_job. Workers hear of cancellations
+ * on a pub/sub channel, and decide themselves what becomes of a job whose worker died when
+ * BullMQ hands it out again.
  */
 export class BullJobEngine implements JobEngine {
   private readonly redis: Redis;
@@ -116,16 +118,17 @@ export class BullJobEngine implements JobEngine {
   private readonly now: () => number;
   private readonly prefix: string;
   private readonly queue: Queue;
-  private readonly eventStream: string;
+  private readonly changeStream: string;
   private readonly cancelChannel: string;
   /** A worker's subscription to the cancel channel. */
   private readonly cancels: Redis | undefined;
   /** The last version this process wrote of each job it runs: the next write starts from it. */
   private readonly latest = new Map<string, JobRecord>();
-  private events: QueueEvents | undefined;
+  /** The connection reading the change stream, once a watch_job started it. */
+  private reader: Redis | undefined;
   private listening: Promise<void> | undefined;
+  private closing = false;
   private readonly url: string;
-  private readonly queueName: string;
   private readonly worker: Worker | undefined;
   private readonly changes = new EventEmitter();
   /** Progress writes of each running job, kept in order. */
@@ -147,11 +150,10 @@ export class BullJobEngine implements JobEngine {
     this.redis.defineCommand('signetCreate', { numberOfKeys: KEY_COUNT, lua: CREATE });
 
     this.queue = new Queue(name, { connection: this.redis, prefix: 'bull' });
-    this.eventStream = this.queue.keys.events!;
+    this.changeStream = `${this.prefix}:changes:${name}`;
     this.cancelChannel = `${this.prefix}:cancelled:${name}`;
     this.queue.on('error', (error) => this.logger.warn({ err: error }, 'queue error'));
     this.url = opts.url;
-    this.queueName = name;
 
     if (opts.runHandlers) {
       const lockMs = opts.lockMs ?? 10_000;
@@ -186,27 +188,47 @@ export class BullJobEngine implements JobEngine {
   }
 
   /**
-   * Follows the queue's event stream (once started, for good), from the first watch_job: only
-   * watchers need it (polls and starts read and write Redis directly).
+   * Follows the change stream (once started, for good), from the first watch_job: only watchers
+   * need it (polls and starts read and write Redis directly).
    */
   private listen(): Promise<void> {
     this.listening ??= (async () => {
       // From the stream's current end, so that nothing written after this call is missed
       // however long the first read takes to be sent.
-      const [last] = await this.redis.xrevrange(this.eventStream, '+', '-', 'COUNT', 1);
-      const events = new QueueEvents(this.queueName, {
-        connection: blockingRedis(this.url),
-        prefix: 'bull',
-        lastEventId: last?.[0] ?? '0-0',
-      });
-      this.events = events;
-      events.on('error', (error) => this.logger.warn({ err: error }, 'queue events error'));
-      events.on(CHANGE_EVENT as 'added', (args: { jobId: string }) => {
-        this.changes.emit(args.jobId);
-      });
-      await events.waitUntilReady();
+      const [last] = await this.redis.xrevrange(this.changeStream, '+', '-', 'COUNT', 1);
+      this.reader = blockingRedis(this.url);
+      void this.followChanges(this.reader, last?.[0] ?? '0-0');
     })();
     return this.listening;
+  }
+
+  private async followChanges(reader: Redis, from: string): Promise<void> {
+    let after = from;
+    while (!this.closing) {
+      try {
+        const batches = await reader.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          10_000,
+          'STREAMS',
+          this.changeStream,
+          after,
+        );
+        for (const [, entries] of batches ?? []) {
+          for (const [id, fields] of entries) {
+            after = id;
+            // fields: jobId, <id>, seq, <seq>, status, <status>
+            if (fields[1] !== undefined) this.changes.emit(fields[1]);
+          }
+        }
+      } catch (error) {
+        if (this.closing) return;
+        // (Watchers recheck their jobs meanwhile.)
+        this.logger.warn({ err: error }, 'change stream read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
   }
 
   async start(request: StartJobRequest): Promise<{ jobId: string }> {
@@ -386,8 +408,9 @@ export class BullJobEngine implements JobEngine {
       await this.worker.disconnect();
       this.cancels?.disconnect();
     }
+    this.closing = true;
     await this.listening?.catch(() => {});
-    await this.events?.close();
+    this.reader?.disconnect();
     await this.queue.close();
   }
 
@@ -613,7 +636,7 @@ export class BullJobEngine implements JobEngine {
     opts: { finish?: boolean; ttl?: number; text?: string } = {},
   ): Promise<number | string> {
     const [jobKey, logKey] = this.keys(record.id);
-    const keys = [jobKey, logKey, this.eventStream, requestKey, this.cancelChannel];
+    const keys = [jobKey, logKey, this.changeStream, requestKey, this.cancelChannel];
     const args = [
       String(record.seq),
       opts.text ?? JSON.stringify(record),
