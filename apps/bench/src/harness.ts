@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyringFile } from '@signet/server';
+import { generateKeyringFile, namespaceKeys } from '@signet/server';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { Redis } from 'ioredis';
 import type { Credentials, LoadPlan, LoadResult } from './load.ts';
@@ -84,7 +84,7 @@ export function load(plan: LoadPlan): Promise<LoadResult> {
 export async function dropNamespace(url: string, namespace: string): Promise<void> {
   const redis = new Redis(url);
   try {
-    for (const pattern of [`${namespace}:*`, `bull:${namespace}-jobs:*`]) {
+    for (const pattern of namespaceKeys(namespace).patterns) {
       for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) {
         if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
       }

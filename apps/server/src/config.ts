@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS } from '@signet/server';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_NAMESPACE, DEFAULT_WINDOW_MS } from '@signet/server';
 
 /** A configuration problem: the process stops with this one-line message. */
 export class ConfigError extends Error {
@@ -68,7 +68,7 @@ function rateLimit(env: NodeJS.ProcessEnv): Config['rateLimit'] {
 }
 
 function namespace(env: NodeJS.ProcessEnv): string {
-  const raw = env.SIGNET_NAMESPACE || 'signet';
+  const raw = env.SIGNET_NAMESPACE || DEFAULT_NAMESPACE;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) {
     throw new ConfigError(
       `SIGNET_NAMESPACE must be 1 to 64 letters, digits, "-" or "_", not "${raw.slice(0, 80)}"`,

@@ -225,17 +225,16 @@ export function createSignetRequestHandler(opts: {
     }
     const run = calls.get(path);
     const watch = watches.get(path);
-    const isSubscription = watch !== undefined;
-    if (!run && !isSubscription) {
+    if (!run && !watch) {
       sendError(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path);
       return;
     }
-    const expected = isSubscription ? 'GET' : 'POST';
+    const expected = watch ? 'GET' : 'POST';
     if (req.method !== expected) {
       sendError(res, new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`), path);
       return;
     }
-    if (isSubscription) {
+    if (watch) {
       void stream(req, res, path, watch);
       return;
     }

@@ -128,14 +128,26 @@ function signedRefusal(
  */
 export type SignedCall = (raw: unknown, services: SignetServices) => Promise<SignedResponse>;
 
-/** The signed calls of each router built by `createSignetRouter`, by tool name. */
-const signedCallsByRouter = new WeakMap<object, ReadonlyMap<string, SignedCall>>();
+/** The entry points of each router built by `createSignetRouter`, by tool name. */
+const entryPointsByRouter = new WeakMap<
+  object,
+  { calls: ReadonlyMap<string, SignedCall>; watches: ReadonlyMap<string, SignedWatch> }
+>();
+
+function entryPointsOf(router: object) {
+  const entryPoints = entryPointsByRouter.get(router);
+  if (!entryPoints) throw new Error('not a router built by createSignetRouter');
+  return entryPoints;
+}
 
 /** The signed calls (every tool but the watch_job subscription) of a Signet router. */
 export function signedCallsOf(router: object): ReadonlyMap<string, SignedCall> {
-  const calls = signedCallsByRouter.get(router);
-  if (!calls) throw new Error('not a router built by createSignetRouter');
-  return calls;
+  return entryPointsOf(router).calls;
+}
+
+/** The watch_job subscriptions of a Signet router, by tool name. */
+export function signedWatchesOf(router: object): ReadonlyMap<string, SignedWatch> {
+  return entryPointsOf(router).watches;
 }
 
 /** One update of a watch_job stream: its event id (the resume cursor) and its signed envelope. */
@@ -154,15 +166,6 @@ export type SignedWatch = (
   services: SignetServices,
   signal: AbortSignal,
 ) => Promise<AsyncIterable<SignedUpdate>>;
-
-const signedWatchesByRouter = new WeakMap<object, ReadonlyMap<string, SignedWatch>>();
-
-/** The watch_job subscriptions of a Signet router, by tool name. */
-export function signedWatchesOf(router: object): ReadonlyMap<string, SignedWatch> {
-  const watches = signedWatchesByRouter.get(router);
-  if (!watches) throw new Error('not a router built by createSignetRouter');
-  return watches;
-}
 
 /**
  * Builds the tRPC router of a contract set: every procedure runs behind the envelope checks
@@ -193,8 +196,7 @@ export function createSignetRouter<C extends ContractSet>(
     );
   }
   const router = t.router(procedures as never) as unknown as SignetRouter<C>;
-  signedCallsByRouter.set(router, calls);
-  signedWatchesByRouter.set(router, watches);
+  entryPointsByRouter.set(router, { calls, watches });
   return router;
 }
 

@@ -21,12 +21,21 @@ export interface RedisBackendOptions {
   namespace?: string;
 }
 
+/** The namespace of a deployment that names none. */
+export const DEFAULT_NAMESPACE = 'signet';
+
+/** Where a deployment's state lives: its own keys, and its BullMQ queue (and that queue's keys). */
+export function namespaceKeys(namespace: string) {
+  const queue = `${namespace}-jobs`;
+  return { prefix: namespace, queue, patterns: [`${namespace}:*`, `bull:${queue}:*`] };
+}
+
 async function open(
   opts: RedisBackendOptions,
   definitions: ReadonlyMap<string, JobDefinition>,
   ctx: Omit<BackendContext, 'definitions'>,
 ): Promise<RunningBackend & { jobs: BullJobEngine }> {
-  const namespace = opts.namespace ?? 'signet';
+  const keys = namespaceKeys(opts.namespace ?? DEFAULT_NAMESPACE);
   const redis = failFastRedis(opts.url);
   redis.on('error', () => {}); // reported per call as STORE_UNAVAILABLE
   try {
@@ -45,13 +54,13 @@ async function open(
     retentionMs: ctx.retentionMs,
     lockMs: opts.lockMs,
     now: ctx.now,
-    prefix: namespace,
-    queueName: `${namespace}-jobs`,
+    prefix: keys.prefix,
+    queueName: keys.queue,
   });
   await jobs.ready();
   return {
     description: `redis:${redactUrl(opts.url)}`,
-    nonces: new RedisNonceStore(redis, namespace, ctx.now),
+    nonces: new RedisNonceStore(redis, keys.prefix, ctx.now),
     jobs,
     close: async () => {
       redis.disconnect();

@@ -24,7 +24,7 @@ export function failFastRedis(url: string): Redis {
  * CPU than a write per command. (ioredis's enableAutoPipelining batches the same way, but builds
  * a pipeline per turn: measured slower. See BENCHMARKS.md.)
  */
-export function coalesceWrites(redis: Redis): void {
+function coalesceWrites(redis: Redis): void {
   // A new socket on every (re)connect.
   redis.on('connect', () => {
     const socket = redis.stream;

@@ -57,8 +57,7 @@ local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId,
-    'seq', seq, 'status', status)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId)
   if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
 `;
@@ -218,7 +217,7 @@ export class BullJobEngine implements JobEngine {
         for (const [, entries] of batches ?? []) {
           for (const [id, fields] of entries) {
             after = id;
-            // fields: jobId, <id>, seq, <seq>, status, <status>
+            // fields: jobId, <id> (readers reread the job's log for the rest)
             if (fields[1] !== undefined) this.changes.emit(fields[1]);
           }
         }
@@ -427,7 +426,7 @@ export class BullJobEngine implements JobEngine {
 
   private async process(job: Job<QueuedJob>, signal: AbortSignal | undefined): Promise<void> {
     const jobId = job.id!;
-    const started = job.data.record && (JSON.parse(job.data.record) as JobRecord);
+    const started = job.data.record ? (JSON.parse(job.data.record) as JobRecord) : undefined;
     let running: JobRecord | undefined;
     if (started && this.definitions.has(started.tool)) {
       // The record as its start wrote it: if nobody wrote it since (no cancel, no earlier
