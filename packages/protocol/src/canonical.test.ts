@@ -6,9 +6,10 @@ import {
   MAX_DEPTH,
   NotCanonicalizableError,
 } from './canonical.ts';
+import { sharedFile } from './shared-files.ts';
 
-/** shared/vectors/jcs, relative to this file (repo at /work/main, shared at /work/shared). */
-const JCS_DIR = new URL('../../../../shared/vectors/jcs/', import.meta.url);
+/** shared/vectors/jcs (RFC 8785's own vectors). */
+const JCS_DIR = sharedFile('vectors/jcs/');
 const vectorNames = readdirSync(new URL('input/', JCS_DIR))
   .filter((name) => name.endsWith('.json'))
   .sort();

@@ -10,6 +10,7 @@ import {
   type UnsignedRequestEnvelope,
   type UnsignedResponseEnvelope,
 } from './envelope.ts';
+import { sharedFile } from './shared-files.ts';
 import {
   hmacHex,
   requestSigningInput,
@@ -18,12 +19,7 @@ import {
   verify,
 } from './signing.ts';
 
-const VECTORS = JSON.parse(
-  readFileSync(
-    new URL('../../../../shared/vectors/signing/envelopes.json', import.meta.url),
-    'utf8',
-  ),
-) as {
+const VECTORS = JSON.parse(readFileSync(sharedFile('vectors/signing/envelopes.json'), 'utf8')) as {
   secret: string;
   requests: Array<{ envelope: Record<string, unknown>; canonical: string }>;
   responses: Array<{ envelope: Record<string, unknown>; canonical: string }>;

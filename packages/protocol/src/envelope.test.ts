@@ -12,17 +12,16 @@ import {
   requestEnvelopeSchema,
   responseEnvelopeSchema,
 } from './envelope.ts';
+import { sharedFile } from './shared-files.ts';
 
 interface Vector {
   envelope: Record<string, unknown>;
   signature: string;
 }
-const VECTORS = JSON.parse(
-  readFileSync(
-    new URL('../../../../shared/vectors/signing/envelopes.json', import.meta.url),
-    'utf8',
-  ),
-) as { requests: Vector[]; responses: Vector[] };
+const VECTORS = JSON.parse(readFileSync(sharedFile('vectors/signing/envelopes.json'), 'utf8')) as {
+  requests: Vector[];
+  responses: Vector[];
+};
 
 const signedRequests: Array<Record<string, unknown> & { signature: string }> = VECTORS.requests.map(
   (v) => ({ ...v.envelope, signature: v.signature }),

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isReasonCode, REASON_STATUS } from './reasons.ts';
+import { sharedFile } from './shared-files.ts';
 
 /** The table of DESIGN 1.5, read from the design itself: reason code → HTTP status. */
 function designTable(): Map<string, number> {
-  const design = readFileSync(new URL('../../../../shared/DESIGN.md', import.meta.url), 'utf8');
+  const design = readFileSync(sharedFile('DESIGN.md'), 'utf8');
   const section = design.split('### 1.5')[1]?.split('###')[0] ?? '';
   const table = new Map<string, number>();
   for (const line of section.split('\n')) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NotCanonicalizableError } from './canonical.ts';
+import { sharedFile } from './shared-files.ts';
 import { findSigningKey, hmacHex, sign, signaturesEqual, signingInput, verify } from './signing.ts';
 
 interface Vector {
@@ -10,12 +11,11 @@ interface Vector {
   signature: string;
 }
 
-const VECTORS = JSON.parse(
-  readFileSync(
-    new URL('../../../../shared/vectors/signing/envelopes.json', import.meta.url),
-    'utf8',
-  ),
-) as { secret: string; requests: Vector[]; responses: Vector[] };
+const VECTORS = JSON.parse(readFileSync(sharedFile('vectors/signing/envelopes.json'), 'utf8')) as {
+  secret: string;
+  requests: Vector[];
+  responses: Vector[];
+};
 const SECRET = VECTORS.secret;
 const ALL = [...VECTORS.requests, ...VECTORS.responses];
 const OTHER_SECRET = 'another-secret-of-at-least-32-characters!';
