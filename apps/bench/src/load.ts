@@ -1,6 +1,5 @@
 // The load generator: runs in a process of its own, drives one target, prints one JSON line.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
   canonicalize,
@@ -13,7 +12,6 @@ import {
 import autocannon from 'autocannon';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Pool } from 'undici';
 
 export interface Credentials {
   serverId: string;
@@ -253,44 +251,71 @@ async function loops(concurrency: number, length: Length, roundTrip: () => Promi
 
 type JobsPlan = Extract<LoadPlan, { kind: 'signet-jobs' }>;
 
+/**
+ * Job round trips as the typed client's `wait()` makes them: start the job, then watch it
+ * (watch_job, Server-Sent Events) until it is done. Each connection of autocannon, the HTTP
+ * targets' generator too, repeats the pair; a round trip counts when its stream ends with `done`.
+ */
 async function signetJobs(plan: JobsPlan, length: Length) {
-  // One kept-alive connection per loop, as the HTTP benchmarks use; undici's client, which costs
-  // the generator (sharing the cores with the server) less per call than node:http's or fetch.
-  const pool = new Pool(plan.url, { connections: plan.concurrency });
-  const bodies = {
-    noop: signer(plan.credentials, 'noop', {}),
-    poll_job: signer(plan.credentials, 'poll_job', { job_id: HOLE }),
-  };
-  const post = async (tool: keyof typeof bodies, jobId?: string) => {
-    const res = await pool.request({
-      path: `/trpc/${tool}`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: bodies[tool](jobId),
-    });
-    const answer = (await res.body.json()) as {
-      result?: { data: { status: string; result: { job_id?: string } } };
-    };
-    return answer.result?.data;
-  };
-  // Start, then poll every 5 ms until done. (A watch_job stream per job, as the typed client's
-  // wait() uses, measured 15–20% fewer jobs/s: a stream costs the server more than 1–2 polls.)
-  try {
-    return await loops(plan.concurrency, length, async () => {
-      const started = await post('noop');
-      const jobId = started?.result.job_id;
-      if (!jobId) return false;
-      for (;;) {
-        await sleep(5);
-        const state = await post('poll_job', jobId);
-        if (!state) return false;
-        if (state.status === 'done') return true;
-        if (state.status === 'error' || state.status === 'cancelled') return false;
-      }
-    });
-  } finally {
-    await pool.close();
+  const start = signer(plan.credentials, 'noop', {});
+  const watch = signer(plan.credentials, 'watch_job', { job_id: HOLE });
+  interface Trip {
+    startedAt: number;
+    jobId?: string;
   }
+  const latencies: number[] = [];
+  let failed = 0;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon(
+      {
+        url: plan.url,
+        connections: plan.concurrency,
+        // (Two requests a round trip.)
+        ...(length.amount ? { amount: length.amount * 2 } : { duration: length.seconds }),
+        requests: [
+          {
+            method: 'POST',
+            path: '/trpc/noop',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (request, context) => {
+              (context as Trip).startedAt = performance.now();
+              return { ...request, body: start() };
+            },
+            onResponse: (status, body, context) => {
+              const answer = status === 200 ? (JSON.parse(body) as StartAnswer) : undefined;
+              (context as Trip).jobId = answer?.result?.data?.result?.job_id;
+            },
+          },
+          {
+            method: 'GET',
+            setupRequest: (request, context) => {
+              // (A failed start is watched as no job: that call fails too, and counts as one error.)
+              const input = watch((context as Trip).jobId ?? 'not-started');
+              return { ...request, path: `/trpc/watch_job?input=${encodeURIComponent(input)}` };
+            },
+            onResponse: (status, body, context) => {
+              if (status === 200 && body.includes('"status":"done"')) {
+                latencies.push(performance.now() - (context as Trip).startedAt);
+              } else {
+                failed++;
+              }
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+  return {
+    perSecond: latencies.length / result.duration,
+    ...percentiles(latencies),
+    total: latencies.length,
+    errors: failed + result.errors + result.timeouts,
+  } satisfies LoadResult;
+}
+
+interface StartAnswer {
+  result?: { data?: { result?: { job_id?: string } } };
 }
 
 async function bullmq(plan: Extract<LoadPlan, { kind: 'bullmq' }>, length: Length) {

@@ -117,6 +117,8 @@ export const sseEvents = {
   error: (json: string) => `event: serialized-error\ndata: ${json}\n\n\n`,
 };
 
+const CLIENT_GONE = new Error('the client went away');
+
 /** A subscription's `input` query parameter, parsed as tRPC parses it (absent: undefined). */
 function queryInput(url: string): unknown {
   const text = new URL(url, 'http://localhost').searchParams.get('input');
@@ -173,24 +175,44 @@ export function createSignetRequestHandler(opts: {
     watch: SignedWatch,
   ) {
     const closed = new AbortController();
-    res.once('close', () => closed.abort());
+    // (A reason of our own: the default one is a DOMException, whose stack trace costs.)
+    res.once('close', () => closed.abort(CLIENT_GONE));
+    // What is ready in the same event-loop turn (the headers, `connected` and the job's current
+    // state; its last update and `return`) goes out in one write.
+    let held = false;
+    const hold = () => {
+      const socket = res.socket;
+      if (held || !socket) return;
+      held = true;
+      socket.cork();
+      setImmediate(() => {
+        held = false;
+        socket.uncork();
+      });
+    };
     try {
       const updates = await watch(queryInput(req.url ?? '/'), services, closed.signal);
+      hold();
       res.writeHead(200, SSE_HEADERS);
       res.write(sseEvents.connected);
       for await (const update of updates) {
+        hold();
         if (!res.write(sseEvents.data(update.signed.json, update.id))) {
           await once(res, 'drain', { signal: closed.signal });
         }
       }
       // (A client that went away gets nothing more, as from tRPC.)
-      if (!closed.signal.aborted) res.end(sseEvents.return);
+      if (!closed.signal.aborted) {
+        hold();
+        res.end(sseEvents.return);
+      }
     } catch (cause) {
       if (closed.signal.aborted) return;
       const error = getTRPCErrorFromUnknown(cause);
       if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
         services.logger.error({ err: error.cause ?? error, path }, 'subscription failed');
       }
+      hold();
       if (!res.headersSent) {
         res.writeHead(200, SSE_HEADERS);
         res.write(sseEvents.connected);

@@ -217,53 +217,76 @@ const withRawInput = t.procedure.use(async ({ getRawInput, next }) =>
   next({ ctx: { raw: await getRawInput() } }),
 );
 
-/** Checks 1-8: an authenticated, authorized call and its validated `args`. */
-async function admit(
+/**
+ * Checks 1-8: an authenticated, authorized call and its validated `args`. The nonce claim
+ * (check 6) is sent to the store first; the args are checked meanwhile, and `begin` (given valid
+ * args) may start reading the store alongside the claim, so that both share one round trip. Each
+ * refusal still comes in the order of the checks, and nothing is written or revealed until they
+ * have all passed.
+ */
+async function admit<T>(
   contract: AnyContract,
   raw: unknown,
   services: SignetServices,
-): Promise<{ call: VerifiedCall; args: Record<string, unknown> }> {
+  begin?: (call: VerifiedCall, args: Record<string, unknown>) => T,
+): Promise<{ call: VerifiedCall; args: Record<string, unknown>; begun: T | undefined }> {
   const call = authenticate(raw, contract.name, services);
   try {
-    await authorize(call, services).catch((error: unknown) => {
+    const authorized = authorize(call, services).catch((error: unknown) => {
       throw error instanceof SignetError ? error : new StoreUnavailableError(error);
     });
-    const protoKey = protoKeyPath(call.envelope.args);
-    if (protoKey !== undefined) {
-      throw new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
-        details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
-      });
-    }
-    const args = contract.input.safeParse(call.envelope.args);
-    if (!args.success) {
-      throw new SignetError('INVALID_ARGS', describeIssues(args.error), {
-        details: issuesOf(args.error),
-      });
-    }
-    return { call, args: args.data as Record<string, unknown> };
+    const checked = checkArgs(contract, call.envelope.args);
+    const begun = checked instanceof SignetError ? undefined : begin?.(call, checked);
+    await authorized;
+    if (checked instanceof SignetError) throw checked;
+    return { call, args: checked, begun };
   } catch (error) {
     throw signedRefusal(call, error, services, contract.name);
   }
 }
 
+/** Check 8: the args, as the tool's schema parses them, or the refusal. */
+function checkArgs(contract: AnyContract, raw: unknown): Record<string, unknown> | SignetError {
+  const protoKey = protoKeyPath(raw);
+  if (protoKey !== undefined) {
+    return new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
+      details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
+    });
+  }
+  const args = contract.input.safeParse(raw);
+  if (!args.success) {
+    return new SignetError('INVALID_ARGS', describeIssues(args.error), {
+      details: issuesOf(args.error),
+    });
+  }
+  return args.data as Record<string, unknown>;
+}
+
 /** What check 9 does for each kind of contract: its signed reply. */
 function signedCall(contract: AnyContract, handler: unknown): SignedCall {
-  const execute = executor(contract, handler);
+  const begin = executor(contract, handler);
   return async (raw, services) => {
-    const { call, args } = await admit(contract, raw, services);
+    const { call, begun } = await admit(contract, raw, services, (call, args) =>
+      begin(call, args, services),
+    );
     try {
-      return call.respond(await execute(call, args, services));
+      return call.respond(await begun!());
     } catch (error) {
       throw signedRefusal(call, error, services, contract.name);
     }
   };
 }
 
+/**
+ * Check 9 in two steps. The first runs once the args are valid, alongside the nonce claim: it
+ * may start reads, nothing more. What it returns runs once every check has passed, and gives
+ * the reply.
+ */
 type Executor = (
   call: VerifiedCall,
   args: Record<string, unknown>,
   services: SignetServices,
-) => Promise<Reply>;
+) => () => Promise<Reply>;
 
 function executor(contract: AnyContract, handler: unknown): Executor {
   if (contract.kind !== 'job-control' && typeof handler !== 'function') {
@@ -272,7 +295,7 @@ function executor(contract: AnyContract, handler: unknown): Executor {
   switch (contract.kind) {
     case 'tool': {
       const run = handler as ToolHandler<ToolContract>;
-      return async (call, args, services) => {
+      return (call, args, services) => async () => {
         const output = await run(args, {
           clientId: call.envelope.client_id,
           requestId: call.envelope.request_id,
@@ -290,7 +313,7 @@ function executor(contract: AnyContract, handler: unknown): Executor {
       };
     }
     case 'job':
-      return async (call, args, services) => {
+      return (call, args, services) => async () => {
         const { jobId } = await services.jobs.start({
           clientId: call.envelope.client_id,
           requestId: call.envelope.request_id,
@@ -301,18 +324,23 @@ function executor(contract: AnyContract, handler: unknown): Executor {
         return reply('accepted', { job_id: jobId });
       };
     case 'job-control': {
-      const operation = contract.operation;
-      return async (call, args, services) => {
-        const { job_id } = args as { job_id: string };
-        const state =
-          operation === 'poll'
-            ? await services.jobs.get(call.envelope.client_id, job_id)
-            : await services.jobs.cancel(call.envelope.client_id, job_id);
-        if (!state) throw jobNotFound();
-        return jobStateToReply(state);
-      };
+      if (contract.operation === 'poll') {
+        return (call, args, services) => {
+          // A read: it goes out with the nonce claim, and is answered only if the call passes.
+          const state = services.jobs.get(call.envelope.client_id, (args as { job_id: string }).job_id);
+          state.catch(() => {});
+          return async () => jobReply(await state);
+        };
+      }
+      return (call, args, services) => async () =>
+        jobReply(await services.jobs.cancel(call.envelope.client_id, (args as { job_id: string }).job_id));
     }
   }
+}
+
+function jobReply(state: JobState | undefined): Reply {
+  if (!state) throw jobNotFound();
+  return jobStateToReply(state);
 }
 
 /** watch_job: one signed envelope per change of the job, until it ends. */

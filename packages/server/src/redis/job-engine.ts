@@ -38,7 +38,7 @@ const RECHECK_MS = 1_000;
 /** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
 const CARRIED_RECORD_MAX = 4_096;
 const KEY_COUNT = 5;
-/** How long an unfinished job's state is kept, at most. */
+/** How long an unfinished job's state is kept, at most (counted from its start). */
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 
 // The scripts below change a job in one round trip: its record, its change log, their expiry,
@@ -47,17 +47,20 @@ const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
 // change log, change stream, request key, cancel channel.
 
 /**
- * Appends a change: record and log, their expiry, and (unless `quiet`) the announcement. A new
- * job's first state needs none: nobody can be watching a job before its start has answered.
+ * Appends a change: record and log, their expiry (when `ttl` is given: a job's first and last
+ * change), and (unless `quiet`) the announcement. A new job's first state needs none: nobody can
+ * be watching a job before its start has answered.
  */
 const CHANGE = `
 local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('HSET', KEYS[1], 'seq', seq, 'record', record)
   redis.call('RPUSH', KEYS[2], record)
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  if ttl then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId, 'record', record)
   if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
 `;
@@ -72,15 +75,17 @@ end
  * expiry).
  */
 const WRITE_IF_SEQ = `${CHANGE}
-local seq = redis.call('HGET', KEYS[1], 'seq')
+local current = redis.call('HMGET', KEYS[1], 'seq', 'cancelling')
+local seq = current[1]
 local cancel = ARGV[6] == 'cancelled'
 if seq ~= ARGV[1] then
   if cancel and seq then redis.call('HSET', KEYS[1], 'cancelling', '1') end
   return 0
 end
-if not cancel and redis.call('HEXISTS', KEYS[1], 'cancelling') == 1 then return 2 end
-change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-if ARGV[7] == '1' then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
+if not cancel and current[2] then return 2 end
+local finish = ARGV[7] == '1'
+change(ARGV[2], ARGV[3], finish and ARGV[4], ARGV[5], ARGV[6])
+if finish then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
 return 1`;
 
 /**
@@ -217,8 +222,8 @@ export class BullJobEngine implements JobEngine {
         for (const [, entries] of batches ?? []) {
           for (const [id, fields] of entries) {
             after = id;
-            // fields: jobId, <id> (readers reread the job's log for the rest)
-            if (fields[1] !== undefined) this.changes.emit(fields[1]);
+            // fields: jobId, <id>, record, <the job's record as written>
+            if (fields[1] !== undefined) this.changes.emit(fields[1], fields[3]);
           }
         }
       } catch (error) {
@@ -294,21 +299,26 @@ export class BullJobEngine implements JobEngine {
     after: string | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<JobUpdate> | undefined> {
-    const record = await this.guard(async () => {
-      await this.listen();
-      return this.owned(clientId, jobId);
+    await this.guard(() => this.listen());
+    // Listen before reading, so that no change falls between the two.
+    const changes = this.changesOf(jobId, signal);
+    const record = await this.guard(() => this.owned(clientId, jobId)).catch((error: unknown) => {
+      changes.close();
+      throw error;
     });
-    if (!record) return undefined;
-    return this.updates(record, after, signal);
+    if (!record) {
+      changes.close();
+      return undefined;
+    }
+    return this.updates(record, after, changes, signal);
   }
 
   private async *updates(
     record: JobRecord,
     after: string | undefined,
+    changes: Changes,
     signal: AbortSignal,
   ): AsyncGenerator<JobUpdate> {
-    // Listen before reading, so no change falls between the two.
-    const changes = this.changesOf(record.id, signal);
     try {
       yield* this.follow(record, after, changes, signal);
     } catch (error) {
@@ -319,71 +329,97 @@ export class BullJobEngine implements JobEngine {
   }
 
   /**
-   * Wakes a watcher when its job is announced to have changed, and every RECHECK_MS anyway: an
-   * announcement can be lost (its reader was reconnecting, or fell behind the stream's trimmed
-   * end), and a watcher must still see the job end.
+   * A watcher's view of its job's announcements: the records they carried, in order, or a flag
+   * that the log must be read (an announcement without its record, or none for RECHECK_MS: one
+   * can be lost while its reader reconnects or falls behind the stream's trimmed end, and a
+   * watcher must still see the job end). Closes itself when `signal` aborts.
    */
-  private changesOf(jobId: string, signal: AbortSignal) {
-    let changed = false;
+  private changesOf(jobId: string, signal: AbortSignal): Changes {
+    let announced: JobRecord[] = [];
+    let unknown = false;
     let wake: (() => void) | undefined;
-    const onChange = () => {
-      changed = true;
+    const onChange = (record?: JobRecord | string) => {
+      if (record === undefined) unknown = true;
+      else announced.push(typeof record === 'string' ? (JSON.parse(record) as JobRecord) : record);
       wake?.();
     };
+    const close = () => {
+      this.changes.off(jobId, onChange);
+      signal.removeEventListener('abort', onAbort);
+      wake?.();
+    };
+    const onAbort = () => close();
     this.changes.on(jobId, onChange);
-    signal.addEventListener('abort', onChange);
+    signal.addEventListener('abort', onAbort);
     return {
-      next: async (): Promise<void> => {
-        if (!changed) {
+      next: async () => {
+        if (announced.length === 0 && !unknown && !signal.aborted) {
           let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
-            timer = setTimeout(resolve, RECHECK_MS);
+            timer = setTimeout(() => {
+              unknown = true;
+              resolve();
+            }, RECHECK_MS);
           });
           clearTimeout(timer);
           wake = undefined;
         }
-        changed = false;
+        const next = { records: announced, readLog: unknown };
+        announced = [];
+        unknown = false;
+        return next;
       },
-      close: () => {
-        this.changes.off(jobId, onChange);
-        signal.removeEventListener('abort', onChange);
-      },
+      close,
     };
   }
 
   private async *follow(
     record: JobRecord,
     after: string | undefined,
-    changes: ReturnType<BullJobEngine['changesOf']>,
+    changes: Changes,
     signal: AbortSignal,
   ): AsyncGenerator<JobUpdate> {
     const cursor = after === undefined ? Number.NaN : Number(after);
     let last: number;
+    let readLog: boolean;
     if (Number.isInteger(cursor) && cursor >= 0 && cursor <= record.seq) {
       last = cursor;
+      readLog = true;
     } else {
-      // No cursor, or one we do not know: start from the current state.
-      const current = (await this.read(record.id)) ?? record;
-      yield { id: String(current.seq), state: recordToState(current) };
-      if (isTerminal(current.status)) return;
-      last = current.seq;
+      // No cursor, or one we do not know: start from the current state (read after listening).
+      yield { id: String(record.seq), state: recordToState(record) };
+      if (isTerminal(record.status)) return;
+      last = record.seq;
+      readLog = false;
     }
-    // Changes are read from the job's own log, so announcements that coalesce lose nothing.
-    const catchUp = async function* (engine: BullJobEngine): AsyncGenerator<JobUpdate, boolean> {
-      const missed = await engine.redis.lrange(engine.keys(record.id)[1], last + 1, -1);
-      for (const text of missed) {
-        const event = JSON.parse(text) as JobRecord;
-        if (event.seq <= last) continue;
-        last = event.seq;
-        yield { id: String(event.seq), state: recordToState(event) };
-        if (isTerminal(event.status)) return true;
-      }
-      return false;
+    const update = (event: JobRecord): JobUpdate => {
+      last = event.seq;
+      return { id: String(event.seq), state: recordToState(event) };
     };
     while (!signal.aborted) {
-      if (yield* catchUp(this)) return;
-      await changes.next();
+      if (readLog) {
+        // The job's own log has every change, however the announcements came.
+        const missed = await this.redis.lrange(this.keys(record.id)[1], last + 1, -1);
+        for (const text of missed) {
+          const event = JSON.parse(text) as JobRecord;
+          if (event.seq <= last) continue;
+          yield update(event);
+          if (isTerminal(event.status)) return;
+        }
+      }
+      const next = await changes.next();
+      readLog = next.readLog;
+      for (const event of next.records) {
+        if (event.seq <= last) continue;
+        // A gap: announcements were lost in between.
+        if (event.seq !== last + 1) {
+          readLog = true;
+          break;
+        }
+        yield update(event);
+        if (isTerminal(event.status)) return;
+      }
     }
   }
 
@@ -618,7 +654,7 @@ export class BullJobEngine implements JobEngine {
     }
     if (written !== 1) return undefined;
     if (this.latest.has(next.id)) this.latest.set(next.id, next);
-    this.changes.emit(next.id);
+    this.changes.emit(next.id, next);
     return next;
   }
 
@@ -665,6 +701,12 @@ export class BullJobEngine implements JobEngine {
 }
 
 const CANCELLING = Symbol('cancelling');
+
+/** What a watcher hears of its job (see changesOf). */
+interface Changes {
+  next(): Promise<{ records: JobRecord[]; readLog: boolean }>;
+  close(): void;
+}
 
 const runningPatch = (record: JobRecord): JobPatch => ({
   status: 'running',
