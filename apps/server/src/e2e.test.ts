@@ -467,6 +467,31 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
     });
   });
 
+  // A poll reads its job alongside its nonce claim; the answer still follows the checks' order.
+  it('a replayed poll is 409, whatever its args and whoever owns the job', async () => {
+    const invalid = signed('poll_job', { job_id: 42 });
+    const mine = { request: invalid, secret: secrets.k1 };
+    expectRefusal(await post('/trpc/poll_job', invalid), 400, 'INVALID_ARGS', mine);
+    expectRefusal(await post('/trpc/poll_job', invalid), 409, 'REPLAYED_NONCE', mine);
+
+    const start = signed('start_long_task', { seconds: 1, payload: { n: 1 } });
+    const jobId = expectAnswer(await post('/trpc/start_long_task', start), start).result?.job_id;
+    const poll = signed('poll_job', { job_id: jobId });
+    expect(expectAnswer(await post('/trpc/poll_job', poll), poll).status).not.toBe('error');
+    expectRefusal(await post('/trpc/poll_job', poll), 409, 'REPLAYED_NONCE', {
+      request: poll,
+      secret: secrets.k1,
+    });
+
+    const foreign = sign(
+      envelope('poll_job', { job_id: jobId }, { client_id: 'client-002', kid: 'k1' }),
+      secrets.client2,
+    ) as RequestEnvelope;
+    const theirs = { request: foreign, secret: secrets.client2 };
+    expectRefusal(await post('/trpc/poll_job', foreign), 404, 'JOB_NOT_FOUND', theirs);
+    expectRefusal(await post('/trpc/poll_job', foreign), 409, 'REPLAYED_NONCE', theirs);
+  });
+
   it('GET on a mutation is 405 METHOD_NOT_ALLOWED', async () => {
     const input = encodeURIComponent(JSON.stringify(signed('batch_sum', { numbers: [1] })));
     expectRefusal(

@@ -327,13 +327,18 @@ function executor(contract: AnyContract, handler: unknown): Executor {
       if (contract.operation === 'poll') {
         return (call, args, services) => {
           // A read: it goes out with the nonce claim, and is answered only if the call passes.
-          const state = services.jobs.get(call.envelope.client_id, (args as { job_id: string }).job_id);
+          const state = services.jobs.get(
+            call.envelope.client_id,
+            (args as { job_id: string }).job_id,
+          );
           state.catch(() => {});
           return async () => jobReply(await state);
         };
       }
       return (call, args, services) => async () =>
-        jobReply(await services.jobs.cancel(call.envelope.client_id, (args as { job_id: string }).job_id));
+        jobReply(
+          await services.jobs.cancel(call.envelope.client_id, (args as { job_id: string }).job_id),
+        );
     }
   }
 }

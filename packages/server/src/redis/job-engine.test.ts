@@ -1,6 +1,7 @@
 // The Redis job engine when the store fails part-way through a call (the engine-independent
 // behaviour is in jobs/engine.conformance.test.ts).
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { JobState } from '@signet/protocol';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
@@ -182,6 +183,66 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     // The cancel comes through another process's engine, which has no copy of the record.
     const { engine: api } = await open(undefined, id, false);
     await cancelRunning(api, long('r4'), endedWithin5s);
+  });
+
+  it('a watcher that misses one announcement in the middle still sees every change, in order', async () => {
+    // A held job that reports progress each time the test lets it.
+    const steps: Array<() => void> = [];
+    const stepped: Handlers<JobTestTools> = {
+      ...jobTestHandlers(new HeldJobs()),
+      held: async ({ label }, job) => {
+        for (let current = 1; current <= 3; current++) {
+          await new Promise<void>((resolve) => steps.push(resolve));
+          job.progress({ current, total: 3 });
+        }
+        return { label };
+      },
+    };
+    const waitingSteps = async (n: number) => {
+      const deadline = Date.now() + 5_000;
+      while (steps.length < n) {
+        if (Date.now() > deadline) throw new Error(`the job never reached step ${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const id = randomUUID();
+    await open(stepped, id);
+    const { engine: api } = await open(undefined, id, false);
+    const { jobId } = await api.start({
+      ...request('r6'),
+      tool: 'held',
+      args: { label: 'stepped' },
+      argsHash: 'stepped',
+    });
+    await waitingSteps(1);
+    const updates = await api.watch('alice', jobId, undefined, AbortSignal.timeout(10_000));
+    // This server does not hear the announcement of the job's second version.
+    const changes = (api as unknown as { changes: EventEmitter }).changes;
+    const emit = changes.emit.bind(changes);
+    changes.emit = (event: string | symbol, ...args: unknown[]) => {
+      const record = args[0];
+      const seq = typeof record === 'string' ? (JSON.parse(record) as { seq: number }).seq : -1;
+      return event === jobId && seq === 2 ? true : emit(event, ...args);
+    };
+    const seen: Array<{ id: string; status: string; current?: number }> = [];
+    const followed = (async () => {
+      for await (const update of updates!) {
+        seen.push({
+          id: update.id,
+          status: update.state.status,
+          current: update.state.progress?.current,
+        });
+      }
+    })();
+    for (let step = 1; step <= 3; step++) {
+      await waitingSteps(step);
+      steps[step - 1]!();
+    }
+    const bound = new Promise<string>((resolve) => setTimeout(() => resolve('no end'), 5_000));
+    expect(await Promise.race([followed.then(() => 'ended'), bound])).toBe('ended');
+    expect(seen.map((update) => update.id)).toEqual(['1', '2', '3', '4', '5']);
+    expect(seen.map((update) => update.current)).toEqual([undefined, 1, 2, 3, undefined]);
+    expect(seen.at(-1)?.status).toBe('done');
   });
 
   it('a watcher sees its job end even when the announcement is lost', async () => {
