@@ -252,7 +252,7 @@ async function loops(concurrency: number, length: Length, roundTrip: () => Promi
 type JobsPlan = Extract<LoadPlan, { kind: 'signet-jobs' }>;
 
 /**
- * Job round trips as the typed client's `wait()` makes them: start the job, then watch it
+ * Job round trips as the typed client's `job.result()` makes them: start the job, then watch it
  * (watch_job, Server-Sent Events) until it is done. Each connection of autocannon, the HTTP
  * targets' generator too, repeats the pair; a round trip counts when its stream ends with `done`.
  */
