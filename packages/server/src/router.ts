@@ -236,9 +236,19 @@ async function admit<T>(
       throw error instanceof SignetError ? error : new StoreUnavailableError(error);
     });
     const checked = checkArgs(contract, call.envelope.args);
-    const begun = checked instanceof SignetError ? undefined : begin?.(call, checked);
+    let begun: T | undefined;
+    let failed: { error: unknown } | undefined;
+    if (!(checked instanceof SignetError) && begin) {
+      try {
+        begun = begin(call, checked);
+      } catch (error) {
+        // (Reported after checks 4-7, which come first; and their promise is always awaited.)
+        failed = { error };
+      }
+    }
     await authorized;
     if (checked instanceof SignetError) throw checked;
+    if (failed) throw failed.error;
     return { call, args: checked, begun };
   } catch (error) {
     throw signedRefusal(call, error, services, contract.name);

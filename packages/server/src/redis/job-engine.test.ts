@@ -230,7 +230,7 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
         seen.push({
           id: update.id,
           status: update.state.status,
-          current: update.state.progress?.current,
+          current: 'progress' in update.state ? update.state.progress?.current : undefined,
         });
       }
     })();

@@ -339,8 +339,10 @@ export class BullJobEngine implements JobEngine {
     let unknown = false;
     let wake: (() => void) | undefined;
     const onChange = (record?: JobRecord | string) => {
-      if (record === undefined) unknown = true;
-      else announced.push(typeof record === 'string' ? (JSON.parse(record) as JobRecord) : record);
+      const parsed = typeof record === 'string' ? parseRecord(record) : record;
+      // (A watcher that falls far behind reads the log instead of holding every record.)
+      if (parsed === undefined || announced.length >= MAX_ANNOUNCED) unknown = true;
+      else announced.push(parsed);
       wake?.();
     };
     const close = () => {
@@ -351,6 +353,7 @@ export class BullJobEngine implements JobEngine {
     const onAbort = () => close();
     this.changes.on(jobId, onChange);
     signal.addEventListener('abort', onAbort);
+    if (signal.aborted) close();
     return {
       next: async () => {
         if (announced.length === 0 && !unknown && !signal.aborted) {
@@ -701,6 +704,18 @@ export class BullJobEngine implements JobEngine {
 }
 
 const CANCELLING = Symbol('cancelling');
+
+/** How many announced records a watcher holds before it reads the log instead. */
+const MAX_ANNOUNCED = 100;
+
+/** A record carried by an announcement; undefined if it is not one (then the log is read). */
+function parseRecord(text: string): JobRecord | undefined {
+  try {
+    return JSON.parse(text) as JobRecord;
+  } catch {
+    return undefined;
+  }
+}
 
 /** What a watcher hears of its job (see changesOf). */
 interface Changes {
