@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyringFile, namespaceKeys } from '@signet/server';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Credentials, LoadPlan, LoadResult } from './load.ts';
 
@@ -91,6 +92,18 @@ export async function dropNamespace(url: string, namespace: string): Promise<voi
     }
   } finally {
     redis.disconnect();
+  }
+}
+
+/** Deletes a BullMQ queue's keys (bare BullMQ's, after its run). */
+export async function dropQueue(url: string, name: string): Promise<void> {
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, { connection });
+  try {
+    await queue.obliterate({ force: true });
+  } finally {
+    await queue.close();
+    connection.disconnect();
   }
 }
 

@@ -358,17 +358,9 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     case 'signet-jobs':
       if (warmup) await signetJobs(plan, warmup);
       return signetJobs(plan, lengthOf(plan));
-    case 'bullmq': {
+    case 'bullmq':
       if (warmup) await bullmq(plan, warmup);
-      const result = await bullmq(plan, lengthOf(plan));
-      // The queue is this run's own: remove its keys from the shared Redis.
-      const queue = new Queue(plan.queue, {
-        connection: new Redis(plan.redis, { maxRetriesPerRequest: null }),
-      });
-      await queue.obliterate({ force: true });
-      await queue.close();
-      return result;
-    }
+      return bullmq(plan, lengthOf(plan));
   }
 }
 

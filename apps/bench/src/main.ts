@@ -1,22 +1,25 @@
-// `pnpm bench [--quick]`: every target on loopback, one at a time, driven by a load generator in
-// a process of its own; one table at the end, also written to results/latest.json and the results
-// block of BENCHMARKS.md. `pnpm bench --render` only rewrites that block from latest.json.
+// `pnpm bench [--quick]`: every target on loopback, driven by a load generator in a process of its
+// own, the targets of each table section taking turns in short slices; one table at the end, also
+// written to results/latest.json and the results block of BENCHMARKS.md. `pnpm bench --render`
+// only rewrites that block from latest.json.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WORKER_READY } from '@signet/server/testing';
+import { type ServerProcess, WORKER_READY } from '@signet/server/testing';
 import {
   bench,
   benchKeyring,
   dropNamespace,
+  dropQueue,
   load,
   rssMb,
   shippedEnv as shippedEnvFor,
   shippedServer,
+  spawnTarget,
   withTarget,
 } from './harness.ts';
-import type { LoadPlan } from './load.ts';
+import type { LoadPlan, LoadResult } from './load.ts';
 import { type Memory, type Results, type Row, report, resultsPath } from './report.ts';
 
 if (process.argv.includes('--render')) {
@@ -27,6 +30,9 @@ if (process.argv.includes('--render')) {
 const quick = process.argv.includes('--quick');
 const seconds = quick ? 4 : 10;
 const warmupSeconds = quick ? 1 : 2;
+/** Each target's seconds are measured in this many slices, taking turns with the others. */
+const rounds = quick ? 2 : 5;
+const slice = seconds / rounds;
 const connections = 32;
 const memoryRequests = quick ? 100_000 : 1_000_000;
 const memoryJobs = quick ? 10_000 : 100_000;
@@ -50,51 +56,123 @@ function redisAnswers(): boolean {
 const rows: Row[] = [];
 const notes: string[] = [];
 
-async function http(
+/** A target of the table: how to start it, and the load that drives it for one slice. */
+interface Target {
+  target: string;
+  store: string;
+  unit: Row['unit'];
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** What the target prints once it serves (default: its `listening on` line). */
+  ready?: RegExp;
+  plan: (url: string, length: { seconds: number; warmupSeconds: number }) => LoadPlan;
+  /** Removes what the target left in Redis. */
+  cleanup?: () => Promise<void>;
+}
+
+/**
+ * Measures `targets` side by side: all of them are started, then each is driven for one slice in
+ * turn, `rounds` times over, so that this VM's drift in speed (minute to minute, up to ±20%)
+ * falls on every target alike instead of on whichever ran in a slow minute. Throughput is the
+ * mean over the slices (all equally long); p50 and p99 are the median of the slices' values.
+ */
+async function sideBySide(targets: Target[]) {
+  const running: ServerProcess[] = [];
+  try {
+    for (const t of targets) {
+      console.error(`bench: starting ${t.target} (${t.store})…`);
+      running.push(await spawnTarget(t.args, t.env, t.ready));
+    }
+    const slices: LoadResult[][] = targets.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      console.error(`bench: round ${round + 1} of ${rounds}…`);
+      for (const [i, t] of targets.entries()) {
+        const length = { seconds: slice, warmupSeconds: round === 0 ? warmupSeconds : 1 };
+        slices[i]!.push(await load(t.plan(running[i]!.url, length)));
+      }
+    }
+    for (const [i, t] of targets.entries()) {
+      rows.push({ target: t.target, store: t.store, unit: t.unit, result: combine(slices[i]!) });
+    }
+  } finally {
+    for (const p of running) await p.kill('SIGKILL');
+    for (const t of targets) await t.cleanup?.();
+  }
+}
+
+function combine(slices: LoadResult[]): LoadResult {
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const sum = (pick: (r: LoadResult) => number) => slices.reduce((n, r) => n + pick(r), 0);
+  return {
+    perSecond: sum((r) => r.perSecond) / slices.length,
+    p50: median(slices.map((r) => r.p50)),
+    p99: median(slices.map((r) => r.p99)),
+    total: sum((r) => r.total),
+    errors: sum((r) => r.errors),
+  };
+}
+
+type HttpPlan = Extract<LoadPlan, { kind: 'http' }>;
+const httpTarget = (
   target: string,
   store: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  plan: (url: string) => LoadPlan,
-) {
-  console.error(`bench: ${target} (${store})…`);
-  const result = await withTarget(args, env, (p) => load(plan(p.url)));
-  rows.push({ target, store, unit: 'req/s', result });
-}
-
-type HttpPlan = Extract<LoadPlan, { kind: 'http' }>;
-const httpPlan = (
-  url: string,
   path: string,
   body: HttpPlan['body'],
   expect: unknown,
   headers?: Record<string, string>,
-): HttpPlan => ({
-  kind: 'http',
-  url,
-  path,
-  body,
-  expect,
-  headers,
-  connections,
-  warmupSeconds,
-  seconds,
+): Target => ({
+  target,
+  store,
+  unit: 'req/s',
+  args,
+  env,
+  plan: (url, length) => ({
+    kind: 'http',
+    url,
+    path,
+    body,
+    expect,
+    headers,
+    connections,
+    ...length,
+  }),
 });
 
 // The same work everywhere: batch_sum of [1..10]; each generator checks one answer first.
 const sum = { count: numbers.length, total: 55 };
-await http('raw node:http', '—', [bench('targets/raw.ts')], {}, (url) =>
-  httpPlan(url, '/', { fixed: { numbers } }, sum),
-);
-await http('tRPC v11 standalone (unsigned)', '—', [bench('targets/trpc.ts')], {}, (url) =>
-  httpPlan(url, '/batch_sum', { fixed: { numbers } }, { result: { data: sum } }),
-);
-// Stateless Streamable HTTP needs no initialize; a call without an mcp-protocol-version header
-// is taken as the SDK's default version, so the header is sent as a real client would after
-// negotiating.
-await http('MCP SDK, stateless Streamable HTTP', '—', [bench('targets/mcp.ts')], {}, (url) =>
-  httpPlan(
-    url,
+const signedBatchSum = { signed: clients, tool: 'batch_sum', args: { numbers } };
+const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
+const haveRedis = redisAnswers();
+if (!haveRedis) notes.push(`Redis rows skipped: no Redis answered at ${redisUrl}.`);
+// The Redis targets' own namespace: they meet no real deployment's keys and leave none behind.
+const namespace = `signet-bench-${process.pid}`;
+const dropBenchNamespace = () => dropNamespace(redisUrl, namespace);
+
+await sideBySide([
+  httpTarget('raw node:http', '—', [bench('targets/raw.ts')], {}, '/', { fixed: { numbers } }, sum),
+  httpTarget(
+    'tRPC v11 standalone (unsigned)',
+    '—',
+    [bench('targets/trpc.ts')],
+    {},
+    '/batch_sum',
+    { fixed: { numbers } },
+    { result: { data: sum } },
+  ),
+  // Stateless Streamable HTTP needs no initialize; a call without an mcp-protocol-version header
+  // is taken as the SDK's default version, so the header is sent as a real client would after
+  // negotiating.
+  httpTarget(
+    'MCP SDK, stateless Streamable HTTP',
+    '—',
+    [bench('targets/mcp.ts')],
+    {},
     '/',
     {
       fixed: {
@@ -107,80 +185,75 @@ await http('MCP SDK, stateless Streamable HTTP', '—', [bench('targets/mcp.ts')
     { jsonrpc: '2.0', id: 1, result: { structuredContent: sum } },
     { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
   ),
-);
-const signedBatchSum = { signed: clients, tool: 'batch_sum', args: { numbers } };
-const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
-await http(
-  'Signet, signed (pnpm serve)',
-  'sqlite (default)',
-  shippedServer,
-  shippedEnv(`sqlite:${join(dir, 'serve.db')}`),
-  (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
-);
-const haveRedis = redisAnswers();
-// The Redis targets' own namespace: they meet no real deployment's keys and leave none behind.
-const namespace = `signet-bench-${process.pid}`;
-if (haveRedis) {
-  await http(
+  httpTarget(
     'Signet, signed (pnpm serve)',
-    'redis',
+    'sqlite (default)',
     shippedServer,
-    { ...shippedEnv(redisUrl), SIGNET_NAMESPACE: namespace },
-    (url) => httpPlan(url, '/trpc/batch_sum', signedBatchSum, signedSum),
-  );
-  await dropNamespace(redisUrl, namespace);
-} else {
-  notes.push(`Redis rows skipped: no Redis answered at ${redisUrl}.`);
-}
+    shippedEnv(`sqlite:${join(dir, 'serve.db')}`),
+    '/trpc/batch_sum',
+    signedBatchSum,
+    signedSum,
+  ),
+  ...(haveRedis
+    ? [
+        {
+          ...httpTarget(
+            'Signet, signed (pnpm serve)',
+            'redis',
+            shippedServer,
+            { ...shippedEnv(redisUrl), SIGNET_NAMESPACE: namespace },
+            '/trpc/batch_sum',
+            signedBatchSum,
+            signedSum,
+          ),
+          cleanup: dropBenchNamespace,
+        },
+      ]
+    : []),
+]);
 
-async function jobs(target: string, store: string, env: NodeJS.ProcessEnv) {
-  console.error(`bench: ${target} (${store})…`);
-  const result = await withTarget([bench('targets/jobs.ts')], env, (p) =>
-    load({
-      kind: 'signet-jobs',
-      url: p.url,
-      credentials,
-      concurrency: connections,
-      warmupSeconds,
-      seconds,
-    }),
-  );
-  rows.push({ target, store, unit: 'jobs/s', result });
-}
-await jobs('Signet job round trip', 'sqlite (default)', {
-  BENCH_STORE: `sqlite:${join(dir, 'jobs.db')}`,
-  BENCH_KEYRING: keyringPath,
+const jobTarget = (store: string, env: NodeJS.ProcessEnv): Target => ({
+  target: 'Signet job round trip',
+  store,
+  unit: 'jobs/s',
+  args: [bench('targets/jobs.ts')],
+  env: { ...env, BENCH_KEYRING: keyringPath },
+  plan: (url, length) => ({
+    kind: 'signet-jobs',
+    url,
+    credentials,
+    concurrency: connections,
+    ...length,
+  }),
 });
-if (haveRedis) {
-  await jobs('Signet job round trip', 'redis + BullMQ', {
-    BENCH_STORE: redisUrl,
-    BENCH_KEYRING: keyringPath,
-    BENCH_NAMESPACE: namespace,
-  });
-  await dropNamespace(redisUrl, namespace);
-  console.error('bench: bare BullMQ…');
-  const queue = `bench-bare-${process.pid}`;
-  const bare = await withTarget(
-    [bench('targets/bullmq-worker.ts')],
-    { BENCH_REDIS: redisUrl, BENCH_QUEUE: queue },
-    () =>
-      load({
-        kind: 'bullmq',
-        redis: redisUrl,
-        queue,
-        concurrency: connections,
-        warmupSeconds,
-        seconds,
-      }),
-    WORKER_READY,
-  );
-  rows.push({
-    target: 'bare BullMQ add → completed',
-    store: 'redis',
-    unit: 'jobs/s',
-    result: bare,
-  });
-}
+const bareQueue = `bench-bare-${process.pid}`;
+await sideBySide([
+  jobTarget('sqlite (default)', { BENCH_STORE: `sqlite:${join(dir, 'jobs.db')}` }),
+  ...(haveRedis
+    ? [
+        {
+          ...jobTarget('redis + BullMQ', { BENCH_STORE: redisUrl, BENCH_NAMESPACE: namespace }),
+          cleanup: dropBenchNamespace,
+        },
+        {
+          target: 'bare BullMQ add → completed',
+          store: 'redis',
+          unit: 'jobs/s',
+          args: [bench('targets/bullmq-worker.ts')],
+          env: { BENCH_REDIS: redisUrl, BENCH_QUEUE: bareQueue },
+          ready: WORKER_READY,
+          plan: (_url, length) => ({
+            kind: 'bullmq',
+            redis: redisUrl,
+            queue: bareQueue,
+            concurrency: connections,
+            ...length,
+          }),
+          cleanup: () => dropQueue(redisUrl, bareQueue),
+        } satisfies Target,
+      ]
+    : []),
+]);
 
 console.error(`bench: memory over ${memoryRequests} signed requests and ${memoryJobs} jobs…`);
 const memory: Memory = await withTarget(
@@ -188,8 +261,16 @@ const memory: Memory = await withTarget(
   shippedEnv(`sqlite:${join(dir, 'memory.db')}`),
   async (p) => {
     const before = rssMb(p.child.pid!);
-    const { seconds: _, ...plan } = httpPlan(p.url, '/trpc/batch_sum', signedBatchSum, signedSum);
-    const result = await load({ ...plan, amount: memoryRequests, warmupSeconds: 0 });
+    const result = await load({
+      kind: 'http',
+      url: p.url,
+      path: '/trpc/batch_sum',
+      body: signedBatchSum,
+      expect: signedSum,
+      connections,
+      warmupSeconds: 0,
+      amount: memoryRequests,
+    });
     return { before, after: rssMb(p.child.pid!), count: result.total, errors: result.errors };
   },
 );
@@ -215,7 +296,7 @@ report({
   date: new Date().toISOString(),
   machine: `nproc ${availableParallelism()}, ${cpuModel ?? 'unknown CPU'}, Node ${process.version}`,
   command: quick ? 'pnpm bench --quick' : 'pnpm bench',
-  settings: { connections, seconds, warmupSeconds },
+  settings: { connections, seconds, warmupSeconds, rounds },
   rows,
   memory: { server: memory, jobServer: jobMemory },
   notes,

@@ -23,7 +23,8 @@ export interface Results {
   date: string;
   machine: string;
   command: string;
-  settings: { connections: number; seconds: number; warmupSeconds: number };
+  /** `rounds`: the slices each target's seconds were measured in (absent: one, before it had them). */
+  settings: { connections: number; seconds: number; warmupSeconds: number; rounds?: number };
   rows: Row[];
   memory: { server: Memory; jobServer: Memory };
   notes: string[];
@@ -88,7 +89,11 @@ export function render(results: Results): { table: string[]; summary: string[] }
 /** Prints the table, writes results/latest.json and the results block of BENCHMARKS.md. */
 export function report(results: Results, { save = true } = {}) {
   const { table, summary } = render(results);
-  const { connections, seconds, warmupSeconds } = results.settings;
+  const { connections, seconds, warmupSeconds, rounds = 1 } = results.settings;
+  const timing =
+    rounds > 1
+      ? `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds === 1 ? '1 s of warm-up before each slice' : `${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`}`
+      : `${seconds} s per target after ${warmupSeconds} s of warm-up`;
   console.log(
     [
       '',
@@ -96,14 +101,14 @@ export function report(results: Results, { save = true } = {}) {
       '',
       ...summary,
       '',
-      `${results.machine}; ${results.command}; ${connections} connections, ${seconds} s per target after ${warmupSeconds} s warm-up.`,
+      `${results.machine}; ${results.command}; ${connections} connections, ${timing}.`,
     ].join('\n'),
   );
   if (save) writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   // BENCHMARKS.md keeps its own prose; only the part between the markers is rewritten.
   const block = `<!-- results:start -->
 Measured with \`${results.command}\` on ${results.machine}, ${results.date.slice(0, 10)}
-(${connections} connections, ${seconds} s per target after ${warmupSeconds} s of warm-up).
+(${connections} connections, ${timing}).
 
 ${table.join('\n')}
 
