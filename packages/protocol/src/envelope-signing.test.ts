@@ -163,6 +163,23 @@ describe('hmacHex', () => {
     );
   });
 
+  // Messages are written into one reused buffer when they fit, a buffer of their own otherwise.
+  it('signs messages past the reused buffer, and short ones after long ones, as createHmac', () => {
+    const key = 'k'.repeat(40);
+    const messages = [
+      'a',
+      'é\u{1F600}'.repeat(30_000), // 90 000 UTF-16 units, more than 64 KiB as UTF-8
+      'x'.repeat(21_824), // room needed 64 + 3 × 21 824 = 65 536: just fits
+      'x'.repeat(21_825),
+      'b',
+      '\u{1F600}'.repeat(12_000),
+      'a',
+    ];
+    for (const message of messages) {
+      expect(hmacHex(key, message)).toBe(createHmac('sha256', key).update(message).digest('hex'));
+    }
+  });
+
   it('handles keys of exactly one block, longer ones (hashed first) and empty messages', () => {
     for (const length of [0, 1, 63, 64, 65, 200]) {
       const key = Buffer.alloc(length, 7);

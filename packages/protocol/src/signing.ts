@@ -57,13 +57,20 @@ function padsOf(key: SigningKey): HmacPads {
  */
 export function hmacHex(key: SigningKey, data: string): string {
   const pads = padsOf(key);
-  const input = Buffer.allocUnsafe(BLOCK + Buffer.byteLength(data, 'utf8'));
+  // The inner hash's input (pad, then the data) is written into one reused buffer: a buffer per
+  // call would be native memory that only a full garbage collection gives back, and a server
+  // under load then holds tens of MB of them. (A JS thread runs one hash at a time.)
+  const room = BLOCK + data.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  const input = room <= SCRATCH_BYTES ? scratch : Buffer.allocUnsafeSlow(room);
   pads.inner.copy(input, 0);
-  input.write(data, BLOCK, 'utf8');
+  const length = BLOCK + input.write(data, BLOCK, 'utf8');
   // (Digests as strings: a Buffer result would be a fresh native allocation each time.)
-  pads.outer.write(hash('sha256', input, 'binary'), BLOCK, 'latin1');
+  pads.outer.write(hash('sha256', input.subarray(0, length), 'binary'), BLOCK, 'latin1');
   return hash('sha256', pads.outer, 'hex');
 }
+
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 
 /** Returns the envelope with its `signature` set (any previous signature is ignored). */
 export function sign<T extends object>(envelope: T, key: SigningKey): T & { signature: string } {
