@@ -93,14 +93,18 @@ export function findSigningKey<K extends { secret: SigningKey }>(
   keys: readonly K[],
 ): K | undefined {
   if (!SIGNATURE_PATTERN.test(signature)) return undefined;
-  const given = Buffer.from(signature, 'hex');
+  // (Decoded into two reused buffers, as hmacHex's input is: no native allocation per call.)
+  givenBytes.write(signature, 'hex');
   let found: K | undefined;
   for (const key of keys) {
-    const expected = Buffer.from(hmacHex(key.secret, input), 'hex');
-    if (timingSafeEqual(expected, given) && found === undefined) found = key;
+    expectedBytes.write(hmacHex(key.secret, input), 'hex');
+    if (timingSafeEqual(expectedBytes, givenBytes) && found === undefined) found = key;
   }
   return found;
 }
+
+const givenBytes = Buffer.alloc(32);
+const expectedBytes = Buffer.alloc(32);
 
 export function verify(envelope: { signature: string }, key: SigningKey): boolean {
   return signaturesEqual(hmacHex(key, signingInput(envelope)), envelope.signature);
