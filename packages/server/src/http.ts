@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AnyTRPCRouter, getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server';
 import { SignetError } from './errors.ts';
+import { holdForTurn } from './hold-writes.ts';
 import { type SignedCall, type SignedWatch, signedCallsOf, signedWatchesOf } from './router.ts';
 import type { SignetServices } from './services.ts';
 import { errorShape } from './trpc.ts';
@@ -179,22 +180,17 @@ export function createSignetRequestHandler(opts: {
     res.once('close', () => closed.abort(CLIENT_GONE));
     // What is ready in the same event-loop turn (the headers, `connected` and the job's current
     // state; its last update and `return`) goes out in one write.
-    let held = false;
-    const hold = () => {
-      const socket = res.socket;
-      if (held || !socket) return;
-      held = true;
-      socket.cork();
-      setImmediate(() => {
-        held = false;
-        socket.uncork();
-      });
+    const hold = res.socket ? holdForTurn(res.socket) : () => {};
+    /** The stream's headers and `connected` event, once. */
+    const open = () => {
+      hold();
+      if (res.headersSent) return;
+      res.writeHead(200, SSE_HEADERS);
+      res.write(sseEvents.connected);
     };
     try {
       const updates = await watch(queryInput(req.url ?? '/'), services, closed.signal);
-      hold();
-      res.writeHead(200, SSE_HEADERS);
-      res.write(sseEvents.connected);
+      open();
       for await (const update of updates) {
         hold();
         if (!res.write(sseEvents.data(update.signed.json, update.id))) {
@@ -212,11 +208,7 @@ export function createSignetRequestHandler(opts: {
       if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
         services.logger.error({ err: error.cause ?? error, path }, 'subscription failed');
       }
-      hold();
-      if (!res.headersSent) {
-        res.writeHead(200, SSE_HEADERS);
-        res.write(sseEvents.connected);
-      }
+      open();
       res.end(sseEvents.error(JSON.stringify(errorShape(error, path))));
     }
   }

@@ -228,6 +228,7 @@ async function admit<T>(
   contract: AnyContract,
   raw: unknown,
   services: SignetServices,
+  /** Must not throw: `authorized` is awaited after it (a failure belongs in what it returns). */
   begin?: (call: VerifiedCall, args: Record<string, unknown>) => T,
 ): Promise<{ call: VerifiedCall; args: Record<string, unknown>; begun: T | undefined }> {
   const call = authenticate(raw, contract.name, services);
@@ -236,19 +237,9 @@ async function admit<T>(
       throw error instanceof SignetError ? error : new StoreUnavailableError(error);
     });
     const checked = checkArgs(contract, call.envelope.args);
-    let begun: T | undefined;
-    let failed: { error: unknown } | undefined;
-    if (!(checked instanceof SignetError) && begin) {
-      try {
-        begun = begin(call, checked);
-      } catch (error) {
-        // (Reported after checks 4-7, which come first; and their promise is always awaited.)
-        failed = { error };
-      }
-    }
+    const begun = checked instanceof SignetError ? undefined : begin?.(call, checked);
     await authorized;
     if (checked instanceof SignetError) throw checked;
-    if (failed) throw failed.error;
     return { call, args: checked, begun };
   } catch (error) {
     throw signedRefusal(call, error, services, contract.name);
@@ -337,10 +328,9 @@ function executor(contract: AnyContract, handler: unknown): Executor {
       if (contract.operation === 'poll') {
         return (call, args, services) => {
           // A read: it goes out with the nonce claim, and is answered only if the call passes.
-          const state = services.jobs.get(
-            call.envelope.client_id,
-            (args as { job_id: string }).job_id,
-          );
+          // (Async, so that a failure is a rejection, handled here until the call awaits it.)
+          const state = (async () =>
+            services.jobs.get(call.envelope.client_id, (args as { job_id: string }).job_id))();
           state.catch(() => {});
           return async () => jobReply(await state);
         };

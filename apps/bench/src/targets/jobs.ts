@@ -36,7 +36,7 @@ if (process.env.BENCH_ROLE === 'worker') {
   await startSignetWorker({ contracts, handlers, url: store, logger, concurrency, namespace });
   console.log('worker ready');
 } else {
-  if (store.startsWith('redis') && !process.env.BENCH_ALL) {
+  if (store.startsWith('redis')) {
     // (Not startProcess from the test fixtures: it detaches its child, and this one must stay in
     // this process's group, so that the runner's kill of the group takes it too.)
     const worker = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
@@ -57,7 +57,7 @@ if (process.env.BENCH_ROLE === 'worker') {
     handlers,
     keyring: () => keyring,
     store: store.startsWith('redis')
-      ? redisBackend({ url: store, runHandlers: !!process.env.BENCH_ALL, namespace })
+      ? redisBackend({ url: store, runHandlers: false, namespace })
       : new SqliteStore(store.slice('sqlite:'.length)),
     logger,
     concurrency,

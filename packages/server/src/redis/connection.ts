@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { holdForTurn } from '../hold-writes.ts';
 
 /**
  * A connection for request-path commands: when Redis is unreachable, commands fail at once (no
@@ -29,17 +30,9 @@ function coalesceWrites(redis: Redis): void {
   redis.on('connect', () => {
     const socket = redis.stream;
     const write = socket.write;
-    let held = false;
-    const release = () => {
-      held = false;
-      socket.uncork();
-    };
+    const hold = holdForTurn(socket);
     socket.write = function (this: typeof socket, ...args: Parameters<typeof write>) {
-      if (!held) {
-        held = true;
-        socket.cork();
-        setImmediate(release);
-      }
+      hold();
       return write.apply(this, args);
     } as typeof write;
   });

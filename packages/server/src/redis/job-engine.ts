@@ -347,12 +347,11 @@ export class BullJobEngine implements JobEngine {
     };
     const close = () => {
       this.changes.off(jobId, onChange);
-      signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', close);
       wake?.();
     };
-    const onAbort = () => close();
     this.changes.on(jobId, onChange);
-    signal.addEventListener('abort', onAbort);
+    signal.addEventListener('abort', close);
     if (signal.aborted) close();
     return {
       next: async () => {
