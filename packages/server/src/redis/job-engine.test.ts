@@ -87,6 +87,13 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
       argsHash: JSON.stringify(args),
     };
   };
+  /** A start of the `held` job labelled `label`. */
+  const heldRequest = (requestId: string, label: string) => ({
+    ...request(requestId),
+    tool: 'held',
+    args: { label },
+    argsHash: label,
+  });
 
   it('a retried start completes a start whose first write failed', async () => {
     const { engine, redis } = await open();
@@ -188,32 +195,25 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
   it('a watcher that misses one announcement in the middle still sees every change, in order', async () => {
     // A held job that reports progress each time the test lets it.
     const steps: Array<() => void> = [];
+    const jobs = new HeldJobs();
     const stepped: Handlers<JobTestTools> = {
-      ...jobTestHandlers(new HeldJobs()),
+      ...jobTestHandlers(jobs),
       held: async ({ label }, job) => {
         for (let current = 1; current <= 3; current++) {
-          await new Promise<void>((resolve) => steps.push(resolve));
+          await new Promise<void>((resolve) => {
+            steps.push(resolve);
+            jobs.changed();
+          });
           job.progress({ current, total: 3 });
         }
         return { label };
       },
     };
-    const waitingSteps = async (n: number) => {
-      const deadline = Date.now() + 5_000;
-      while (steps.length < n) {
-        if (Date.now() > deadline) throw new Error(`the job never reached step ${n}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    };
+    const waitingSteps = (n: number) => jobs.until(() => steps.length >= n);
     const id = randomUUID();
     await open(stepped, id);
     const { engine: api } = await open(undefined, id, false);
-    const { jobId } = await api.start({
-      ...request('r6'),
-      tool: 'held',
-      args: { label: 'stepped' },
-      argsHash: 'stepped',
-    });
+    const { jobId } = await api.start(heldRequest('r6', 'stepped'));
     await waitingSteps(1);
     const updates = await api.watch('alice', jobId, undefined, AbortSignal.timeout(10_000));
     // This server does not hear the announcement of the job's second version.
@@ -250,12 +250,7 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     const id = randomUUID();
     await open(jobTestHandlers(held), id);
     const { engine: api } = await open(undefined, id, false);
-    const { jobId } = await api.start({
-      ...request('r5'),
-      tool: 'held',
-      args: { label: 'quiet' },
-      argsHash: 'quiet',
-    });
+    const { jobId } = await api.start(heldRequest('r5', 'quiet'));
     await held.until(() => held.started.includes('quiet'));
     const updates = await api.watch('alice', jobId, undefined, AbortSignal.timeout(10_000));
     const seen: string[] = [];
