@@ -1,5 +1,6 @@
 // One suite that every job engine must pass, so that the engines cannot drift apart.
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,6 +188,31 @@ describe.each(engines)('job engine: %s', (_name, factory) => {
     expect(resumed).toEqual(all.slice(3));
     // No cursor: the current state, which is final.
     expect(await follow(jobId)).toEqual([all.at(-1)]);
+  });
+
+  run('a watch that has ended leaves no listener on the signal it was given', async () => {
+    await open();
+    // One signal for many watches, as an agent that keeps one for its session would pass.
+    const signal = new AbortController().signal;
+    const watchToEnd = async (jobId: string) => {
+      const seen: JobState[] = [];
+      for await (const update of (await engine.watch('alice', jobId, undefined, signal))!) {
+        seen.push(update.state);
+      }
+      return seen;
+    };
+    const { jobId: finished } = await start('held', { label: 'w' });
+    await held.until(() => held.started.includes('w'));
+    const live = watchToEnd(finished);
+    held.release('w');
+    expect((await live).at(-1)?.status).toBe('done');
+    // Finished before the watch: it ends at its first update.
+    for (let i = 0; i < 3; i++) expect(await watchToEnd(finished)).toHaveLength(1);
+    // Left by its reader halfway.
+    const { jobId: running } = await start('held', { label: 'left' });
+    await held.until(() => held.started.includes('left'));
+    for await (const _ of (await engine.watch('alice', running, undefined, signal))!) break;
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   run('a failing handler ends the job as TOOL_FAILED with a safe message', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { isTerminal, type JobState } from '@signet/protocol';
 import type { Logger } from 'pino';
 import { SignetError } from '../errors.ts';
@@ -112,37 +112,73 @@ export class LocalJobEngine implements JobEngine {
     signal: AbortSignal,
   ): AsyncGenerator<JobUpdate> {
     // Listen before reading the store, so no change falls between the two.
-    const live = on(this.changes, record.id, { signal });
-    let last = -1;
-    const known = after !== undefined && Number.isInteger(after) && after <= record.seq;
-    const backlog = known ? this.store.eventsAfter(record.id, after) : [];
-    const catchUp = known && backlog.length > 0 && backlog[0]!.seq === after + 1 ? backlog : null;
-    if (catchUp) {
-      for (const event of catchUp) {
-        last = event.seq;
-        yield { id: String(event.seq), state: recordToState(event.record) };
-        if (isTerminal(event.record.status)) return;
-      }
-    } else if (!(known && after === record.seq)) {
-      // Unknown cursor or none: start from the current state.
-      const current = this.store.get(record.id) ?? record;
-      last = current.seq;
-      yield { id: String(current.seq), state: recordToState(current) };
-      if (isTerminal(current.status)) return;
-    } else {
-      last = record.seq;
-      if (isTerminal(record.status)) return;
-    }
+    const live = this.listen(record.id, signal);
     try {
-      for await (const [changed] of live as AsyncIterable<[JobRecord]>) {
-        if (changed.seq <= last) continue;
-        last = changed.seq;
-        yield { id: String(changed.seq), state: recordToState(changed) };
-        if (isTerminal(changed.status)) return;
+      let last = -1;
+      const known = after !== undefined && Number.isInteger(after) && after <= record.seq;
+      const backlog = known ? this.store.eventsAfter(record.id, after) : [];
+      const catchUp = known && backlog.length > 0 && backlog[0]!.seq === after + 1 ? backlog : null;
+      if (catchUp) {
+        for (const event of catchUp) {
+          last = event.seq;
+          yield { id: String(event.seq), state: recordToState(event.record) };
+          if (isTerminal(event.record.status)) return;
+        }
+      } else if (!(known && after === record.seq)) {
+        // Unknown cursor or none: start from the current state.
+        const current = this.store.get(record.id) ?? record;
+        last = current.seq;
+        yield { id: String(current.seq), state: recordToState(current) };
+        if (isTerminal(current.status)) return;
+      } else {
+        last = record.seq;
+        if (isTerminal(record.status)) return;
       }
-    } catch (error) {
-      if (!signal.aborted) throw error;
+      while (!signal.aborted) {
+        for (const changed of await live.next()) {
+          if (changed.seq <= last) continue;
+          last = changed.seq;
+          yield { id: String(changed.seq), state: recordToState(changed) };
+          if (isTerminal(changed.status)) return;
+        }
+      }
+    } finally {
+      live.close();
     }
+  }
+
+  /**
+   * The changes of one job as they are emitted, in order: `next()` waits for some (or for
+   * `signal`, then gives none). (`events.on` does the same at several times the cost, and builds
+   * an AbortError with its stack for every watch that ends by the signal.)
+   */
+  private listen(jobId: string, signal: AbortSignal) {
+    let changes: JobRecord[] = [];
+    let wake: (() => void) | undefined;
+    const onChange = (changed: JobRecord) => {
+      changes.push(changed);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    this.changes.on(jobId, onChange);
+    signal.addEventListener('abort', onAbort);
+    return {
+      next: async (): Promise<JobRecord[]> => {
+        if (changes.length === 0 && !signal.aborted) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+        }
+        const taken = changes;
+        changes = [];
+        return taken;
+      },
+      close: () => {
+        this.changes.off(jobId, onChange);
+        signal.removeEventListener('abort', onAbort);
+      },
+    };
   }
 
   async close(opts: { graceMs?: number } = {}): Promise<void> {
