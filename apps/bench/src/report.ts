@@ -23,8 +23,8 @@ export interface Results {
   date: string;
   machine: string;
   command: string;
-  /** `rounds`: the slices each target's seconds were measured in (absent: one, before it had them). */
-  settings: { connections: number; seconds: number; warmupSeconds: number; rounds?: number };
+  /** `rounds`: the slices each target's seconds were measured in, the targets taking turns. */
+  settings: { connections: number; seconds: number; warmupSeconds: number; rounds: number };
   rows: Row[];
   memory: { server: Memory; jobServer: Memory };
   notes: string[];
@@ -89,11 +89,8 @@ export function render(results: Results): { table: string[]; summary: string[] }
 /** Prints the table, writes results/latest.json and the results block of BENCHMARKS.md. */
 export function report(results: Results, { save = true } = {}) {
   const { table, summary } = render(results);
-  const { connections, seconds, warmupSeconds, rounds = 1 } = results.settings;
-  const timing =
-    rounds > 1
-      ? `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds === 1 ? '1 s of warm-up before each slice' : `${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`}`
-      : `${seconds} s per target after ${warmupSeconds} s of warm-up`;
+  const { connections, seconds, warmupSeconds, rounds } = results.settings;
+  const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`;
   console.log(
     [
       '',
