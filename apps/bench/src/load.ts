@@ -19,7 +19,10 @@ export interface Credentials {
   key: { kid: string; secret: string };
 }
 
-/** Run for `seconds`, or until exactly `amount` requests (or jobs) have completed. */
+/**
+ * Run for `seconds`, or until `amount` requests have completed (job round trips: `amount`
+ * rounded up to a multiple of the connections).
+ */
 export type Length =
   | { seconds: number; amount?: undefined }
   | { amount: number; seconds?: undefined };
@@ -270,8 +273,12 @@ async function signetJobs(plan: JobsPlan, length: Length) {
       {
         url: plan.url,
         connections: plan.concurrency,
-        // (Two requests a round trip.)
-        ...(length.amount ? { amount: length.amount * 2 } : { duration: length.seconds }),
+        // Two requests a round trip; autocannon shares `amount` out evenly between the
+        // connections, so each one's share is rounded up to whole round trips (no start is left
+        // unwatched).
+        ...(length.amount
+          ? { amount: Math.ceil(length.amount / plan.concurrency) * plan.concurrency * 2 }
+          : { duration: length.seconds }),
         requests: [
           {
             method: 'POST',

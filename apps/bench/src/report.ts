@@ -24,7 +24,14 @@ export interface Results {
   machine: string;
   command: string;
   /** `rounds`: the slices each target's seconds were measured in, the targets taking turns. */
-  settings: { connections: number; seconds: number; warmupSeconds: number; rounds: number };
+  settings: {
+    connections: number;
+    /** The job workers' concurrency (absent in results from before it could be set: 32). */
+    workerConcurrency?: number;
+    seconds: number;
+    warmupSeconds: number;
+    rounds: number;
+  };
   rows: Row[];
   memory: { server: Memory; jobServer: Memory };
   notes: string[];
@@ -90,6 +97,7 @@ export function render(results: Results): { table: string[]; summary: string[] }
 export function report(results: Results, { save = true } = {}) {
   const { table, summary } = render(results);
   const { connections, seconds, warmupSeconds, rounds } = results.settings;
+  const workers = `job workers at concurrency ${results.settings.workerConcurrency ?? 32}`;
   const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`;
   console.log(
     [
@@ -98,14 +106,14 @@ export function report(results: Results, { save = true } = {}) {
       '',
       ...summary,
       '',
-      `${results.machine}; ${results.command}; ${connections} connections, ${timing}.`,
+      `${results.machine}; ${results.command}; ${connections} connections, ${workers}, ${timing}.`,
     ].join('\n'),
   );
   if (save) writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   // BENCHMARKS.md keeps its own prose; only the part between the markers is rewritten.
   const block = `<!-- results:start -->
 Measured with \`${results.command}\` on ${results.machine}, ${results.date.slice(0, 10)}
-(${connections} connections, ${timing}).
+(${connections} connections, ${workers}, ${timing}).
 
 ${table.join('\n')}
 

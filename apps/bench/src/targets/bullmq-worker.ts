@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 const url = process.env.BENCH_REDIS!;
 const worker = new Worker(process.env.BENCH_QUEUE!, async () => ({}), {
   connection: new Redis(url, { maxRetriesPerRequest: null }),
-  concurrency: 32,
+  concurrency: Number(process.env.BENCH_WORKER_CONCURRENCY ?? 32),
   removeOnComplete: { age: 3600 },
 });
 await worker.waitUntilReady();

@@ -4,7 +4,7 @@
 // scaled-out deployment runs them; bare BullMQ's worker is a process of its own too).
 // BENCH_KEYRING: keyring file. BENCH_NAMESPACE: the Redis deployment's namespace (the runner's
 // own, so that the run neither meets a real deployment's jobs nor leaves keys behind). With
-// BENCH_ROLE=worker this process is that worker.
+// BENCH_ROLE=worker this process is that worker. BENCH_WORKER_CONCURRENCY: jobs run at once.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
@@ -29,7 +29,7 @@ const contracts = contractSet(noop, pollJob, cancelJob, watchJob);
 const handlers = { noop: async () => ({}) };
 const store = process.env.BENCH_STORE!;
 const logger = pino({ level: 'warn' });
-const concurrency = 32;
+const concurrency = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 32);
 const namespace = process.env.BENCH_NAMESPACE;
 
 if (process.env.BENCH_ROLE === 'worker') {
