@@ -50,9 +50,10 @@ const slice = seconds / rounds;
 const connections = 32;
 /**
  * The job workers' concurrency (Signet's and bare BullMQ's alike): by default one slot per
- * connection, so that every job in flight can run at once. `--worker-concurrency N` sets it;
- * BullMQ's worker fetches jobs one round trip at a time until its slots are full, so the
- * setting moves both job rows (see BENCHMARKS.md).
+ * connection, so that every job in flight can run at once. `--worker-concurrency N` sets it.
+ * A BullMQ worker with slots to spare takes each job with a round trip of its own, one with
+ * every slot busy gets the next job as it completes one: the setting moves the BullMQ rows
+ * (see BENCHMARKS.md).
  */
 const workerConcurrency = flagValue('--worker-concurrency') ?? connections;
 const memoryRequests = quick ? 100_000 : 1_000_000;
