@@ -27,11 +27,12 @@ if (process.argv.includes('--render')) {
   process.exit(0);
 }
 
-/** `--name N` (a whole number from 1 to 1000), or undefined when absent. */
+/** `--name N` or `--name=N` (a whole number from 1 to 1000), or undefined when absent. */
 function flagValue(name: string): number | undefined {
-  const at = process.argv.indexOf(name);
+  const at = process.argv.findIndex((arg) => arg === name || arg.startsWith(`${name}=`));
   if (at === -1) return undefined;
-  const value = Number(process.argv[at + 1]);
+  const arg = process.argv[at]!;
+  const value = Number(arg === name ? process.argv[at + 1] : arg.slice(name.length + 1));
   if (!Number.isInteger(value) || value < 1 || value > 1_000) {
     console.error(`bench: ${name} takes a whole number from 1 to 1000`);
     process.exit(2);
