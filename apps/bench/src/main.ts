@@ -57,6 +57,8 @@ const connections = 32;
  * (see BENCHMARKS.md).
  */
 const workerConcurrency = flagValue('--worker-concurrency') ?? connections;
+/** What every job target's environment carries of it. */
+const workerEnv = { BENCH_WORKER_CONCURRENCY: String(workerConcurrency) };
 const memoryRequests = quick ? 100_000 : 1_000_000;
 const memoryJobs = quick ? 10_000 : 100_000;
 const redisUrl = process.env.SIGNET_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
@@ -240,7 +242,7 @@ const jobTarget = (store: string, env: NodeJS.ProcessEnv): Target => ({
   store,
   unit: 'jobs/s',
   args: [bench('targets/jobs.ts')],
-  env: { ...env, BENCH_KEYRING: keyringPath, BENCH_WORKER_CONCURRENCY: String(workerConcurrency) },
+  env: { ...env, ...workerEnv, BENCH_KEYRING: keyringPath },
   plan: (url, length) => ({
     kind: 'signet-jobs',
     url,
@@ -263,11 +265,7 @@ await sideBySide([
           store: 'redis',
           unit: 'jobs/s',
           args: [bench('targets/bullmq-worker.ts')],
-          env: {
-            BENCH_REDIS: redisUrl,
-            BENCH_QUEUE: bareQueue,
-            BENCH_WORKER_CONCURRENCY: String(workerConcurrency),
-          },
+          env: { ...workerEnv, BENCH_REDIS: redisUrl, BENCH_QUEUE: bareQueue },
           ready: WORKER_READY,
           plan: (_url, length) => ({
             kind: 'bullmq',
@@ -303,11 +301,7 @@ const memory: Memory = await withTarget(
 );
 const jobMemory: Memory = await withTarget(
   [bench('targets/jobs.ts')],
-  {
-    BENCH_STORE: `sqlite:${join(dir, 'job-memory.db')}`,
-    BENCH_KEYRING: keyringPath,
-    BENCH_WORKER_CONCURRENCY: String(workerConcurrency),
-  },
+  { ...workerEnv, BENCH_STORE: `sqlite:${join(dir, 'job-memory.db')}`, BENCH_KEYRING: keyringPath },
   async (p) => {
     const before = rssMb(p.child.pid!);
     const result = await load({

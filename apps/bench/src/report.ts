@@ -26,8 +26,8 @@ export interface Results {
   /** `rounds`: the slices each target's seconds were measured in, the targets taking turns. */
   settings: {
     connections: number;
-    /** The job workers' concurrency (absent in results from before it could be set: 32). */
-    workerConcurrency?: number;
+    /** How many jobs each job worker runs at once. */
+    workerConcurrency: number;
     seconds: number;
     warmupSeconds: number;
     rounds: number;
@@ -96,8 +96,8 @@ export function render(results: Results): { table: string[]; summary: string[] }
 /** Prints the table, writes results/latest.json and the results block of BENCHMARKS.md. */
 export function report(results: Results, { save = true } = {}) {
   const { table, summary } = render(results);
-  const { connections, seconds, warmupSeconds, rounds } = results.settings;
-  const workers = `job workers at concurrency ${results.settings.workerConcurrency ?? 32}`;
+  const { connections, workerConcurrency, seconds, warmupSeconds, rounds } = results.settings;
+  const workers = `job workers at concurrency ${workerConcurrency}`;
   const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`;
   console.log(
     [
