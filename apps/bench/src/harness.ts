@@ -2,11 +2,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { generateKeyringFile, namespaceKeys } from '@signet/server';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Credentials, LoadPlan, LoadResult } from './load.ts';
+import type { Credentials, GeneratorAnswer, LoadPlan, LoadResult } from './load.ts';
 
 export const tsx = ['--import', 'tsx'];
 /** A file of this app, by its path under src/. */
@@ -62,23 +63,45 @@ export async function withTarget<T>(
   }
 }
 
-/** Runs the load generator (load.ts) in a process of its own; resolves to its JSON result. */
-export function load(plan: LoadPlan): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...tsx, bench('load.ts'), JSON.stringify(plan)], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as LoadResult);
-      else reject(new Error(`load generator exited with ${code}: ${out}`));
-    });
+export interface Generator {
+  /** Drives one plan's target; resolves to its result. One plan at a time. */
+  run(plan: LoadPlan): Promise<LoadResult>;
+  close(): void;
+}
+
+/** Starts the load generator (load.ts) in a process of its own, for as many plans as needed. */
+export function startGenerator(): Generator {
+  const child = spawn(process.execPath, [...tsx, bench('load.ts')], {
+    cwd: repoRoot,
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const answers = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    async run(plan) {
+      child.stdin!.write(`${JSON.stringify(plan)}\n`);
+      let next = await answers.next();
+      // (Its answers are the lines of JSON; anything else a library printed is passed over.)
+      while (!next.done && !next.value.startsWith('{')) next = await answers.next();
+      if (next.done) throw new Error(`the load generator exited (${child.exitCode})`);
+      const answer = JSON.parse(next.value) as GeneratorAnswer;
+      if ('error' in answer) throw new Error(`load generator: ${answer.error}`);
+      return answer;
+    },
+    close() {
+      child.stdin!.end();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Runs one plan in a generator of its own. */
+export async function load(plan: LoadPlan): Promise<LoadResult> {
+  const generator = startGenerator();
+  try {
+    return await generator.run(plan);
+  } finally {
+    generator.close();
+  }
 }
 
 /** Deletes the keys of a Signet Redis deployment's `namespace` (its own keys and its queue's). */

@@ -12,11 +12,11 @@ import {
   benchKeyring,
   dropNamespace,
   dropQueue,
-  load,
   rssMb,
   shippedEnv as shippedEnvFor,
   shippedServer,
   spawnTarget,
+  startGenerator,
   withTarget,
 } from './harness.ts';
 import type { LoadPlan, LoadResult } from './load.ts';
@@ -45,8 +45,15 @@ const seconds = quick ? 4 : 10;
 // (Before a target's first slice; a cold server warmed for 1 s showed 0.44× bare BullMQ where it
 // shows 0.54× warmed for 2 s, in --quick runs taking 90 s either way.)
 const warmupSeconds = 2;
-/** Each target's seconds are measured in this many slices, taking turns with the others. */
-const rounds = quick ? 2 : 5;
+/** Before each of a target's later slices (it is warm; only its connections are new). */
+const rewarmSeconds = 0.5;
+/**
+ * Each target's seconds are measured in slices of one second, taking turns with the others: this
+ * VM loses from 10% to over 80% of its CPU to the host (steal) from one second to the next, and
+ * the median of many short slices passes over the worst of them where a mean of few long ones
+ * cannot (see BENCHMARKS.md).
+ */
+const rounds = seconds;
 const slice = seconds / rounds;
 const connections = 32;
 /**
@@ -78,6 +85,18 @@ function redisAnswers(): boolean {
   }
 }
 
+/**
+ * Core-seconds the host has taken from this VM so far (steal, from /proc/stat): how much of each
+ * slice the VM did not run at all, which the results report.
+ */
+function stolen(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  return Number(cpu[8] ?? 0) / 100;
+}
+/** Each slice's steal, as a share of the machine's CPU time in it. */
+const steal: number[] = [];
+const generator = startGenerator();
+
 const rows: Row[] = [];
 const notes: string[] = [];
 
@@ -99,7 +118,7 @@ interface Target {
  * Measures `targets` side by side: all of them are started, then each is driven for one slice in
  * turn, `rounds` times over, so that this VM's drift in speed (minute to minute, up to ±20%)
  * falls on every target alike instead of on whichever ran in a slow minute. Throughput is the
- * mean over the slices (all equally long); p50 and p99 are the median of the slices' values.
+ * median of the slices' rates, and so are p50 and p99 of the slices' values.
  */
 async function sideBySide(targets: Target[]) {
   const running: ServerProcess[] = [];
@@ -112,8 +131,15 @@ async function sideBySide(targets: Target[]) {
     for (let round = 0; round < rounds; round++) {
       console.error(`bench: round ${round + 1} of ${rounds}…`);
       for (const [i, t] of targets.entries()) {
-        const length = { seconds: slice, warmupSeconds: round === 0 ? warmupSeconds : 1 };
-        slices[i]!.push(await load(t.plan(running[i]!.url, length)));
+        const length = {
+          seconds: slice,
+          warmupSeconds: round === 0 ? warmupSeconds : rewarmSeconds,
+        };
+        const before = stolen();
+        const started = performance.now();
+        slices[i]!.push(await generator.run(t.plan(running[i]!.url, length)));
+        const wall = (performance.now() - started) / 1000;
+        steal.push((stolen() - before) / (wall * availableParallelism()));
       }
     }
     for (const [i, t] of targets.entries()) {
@@ -125,15 +151,16 @@ async function sideBySide(targets: Target[]) {
   }
 }
 
+function median(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 function combine(slices: LoadResult[]): LoadResult {
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  };
   const sum = (pick: (r: LoadResult) => number) => slices.reduce((n, r) => n + pick(r), 0);
   return {
-    perSecond: sum((r) => r.perSecond) / slices.length,
+    perSecond: median(slices.map((r) => r.perSecond)),
     p50: median(slices.map((r) => r.p50)),
     p99: median(slices.map((r) => r.p99)),
     total: sum((r) => r.total),
@@ -286,7 +313,7 @@ const memory: Memory = await withTarget(
   shippedEnv(`sqlite:${join(dir, 'memory.db')}`),
   async (p) => {
     const before = rssMb(p.child.pid!);
-    const result = await load({
+    const result = await generator.run({
       kind: 'http',
       url: p.url,
       path: '/trpc/batch_sum',
@@ -304,7 +331,7 @@ const jobMemory: Memory = await withTarget(
   { ...workerEnv, BENCH_STORE: `sqlite:${join(dir, 'job-memory.db')}`, BENCH_KEYRING: keyringPath },
   async (p) => {
     const before = rssMb(p.child.pid!);
-    const result = await load({
+    const result = await generator.run({
       kind: 'signet-jobs',
       url: p.url,
       credentials,
@@ -325,10 +352,12 @@ report({
     ...(quick ? ['--quick'] : []),
     ...(workerConcurrency === connections ? [] : [`--worker-concurrency ${workerConcurrency}`]),
   ].join(' '),
-  settings: { connections, workerConcurrency, seconds, warmupSeconds, rounds },
+  settings: { connections, workerConcurrency, seconds, warmupSeconds, rewarmSeconds, rounds },
+  steal: { median: median(steal), max: Math.max(...steal) },
   rows,
   memory: { server: memory, jobServer: jobMemory },
   notes,
 });
+generator.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -23,15 +23,21 @@ export interface Results {
   date: string;
   machine: string;
   command: string;
-  /** `rounds`: the slices each target's seconds were measured in, the targets taking turns. */
+  /**
+   * `rounds`: the slices each target's seconds were measured in, the targets taking turns;
+   * `warmupSeconds` before a target's first slice, `rewarmSeconds` before each later one.
+   */
   settings: {
     connections: number;
     /** How many jobs each job worker runs at once. */
     workerConcurrency: number;
     seconds: number;
     warmupSeconds: number;
+    rewarmSeconds: number;
     rounds: number;
   };
+  /** The share of the machine's CPU time the host took from this VM (steal), per slice. */
+  steal: { median: number; max: number };
   rows: Row[];
   memory: { server: Memory; jobServer: Memory };
   notes: string[];
@@ -88,6 +94,11 @@ export function render(results: Results): { table: string[]; summary: string[] }
       : []),
     memoryLine('shipped server (sqlite)', results.memory.server, 'signed requests'),
     memoryLine('job server (sqlite)', results.memory.jobServer, 'jobs'),
+    ...(results.steal.max >= 0.005
+      ? [
+          `Steal: the host took ${fmt(results.steal.median * 100)}% of this VM's CPU time in the median slice, ${fmt(results.steal.max * 100)}% in the worst.`,
+        ]
+      : []),
     ...results.notes,
   ];
   return { table, summary };
@@ -96,9 +107,10 @@ export function render(results: Results): { table: string[]; summary: string[] }
 /** Prints the table, writes results/latest.json and the results block of BENCHMARKS.md. */
 export function report(results: Results, { save = true } = {}) {
   const { table, summary } = render(results);
-  const { connections, workerConcurrency, seconds, warmupSeconds, rounds } = results.settings;
+  const { connections, workerConcurrency, seconds, warmupSeconds, rewarmSeconds, rounds } =
+    results.settings;
   const workers = `job workers at concurrency ${workerConcurrency}`;
-  const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns; ${warmupSeconds} s of warm-up before a target's first slice, 1 s before the others`;
+  const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns, each figure the median of a target's slices; ${warmupSeconds} s of warm-up before a target's first slice, ${rewarmSeconds} s before the others`;
   console.log(
     [
       '',
