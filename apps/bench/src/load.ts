@@ -44,21 +44,18 @@ export type LoadPlan =
       /** Checked once before any timing: the response's JSON must contain this (a deep subset). */
       expect: unknown;
       connections: number;
-      warmupSeconds: number;
     } & Length)
   | ({
       kind: 'signet-jobs';
       url: string;
       credentials: Credentials;
       concurrency: number;
-      warmupSeconds: number;
     } & Length)
   | ({
       kind: 'bullmq';
       redis: string;
       queue: string;
       concurrency: number;
-      warmupSeconds: number;
     } & Length);
 
 export interface LoadResult {
@@ -369,21 +366,17 @@ const lengthOf = (plan: LoadPlan): Length =>
   plan.amount === undefined ? { seconds: plan.seconds } : { amount: plan.amount };
 
 async function run(plan: LoadPlan): Promise<LoadResult> {
-  const warmup = plan.warmupSeconds > 0 ? { seconds: plan.warmupSeconds } : undefined;
   switch (plan.kind) {
     case 'http': {
       const { body } = plan;
       const fixed = 'fixed' in body ? JSON.stringify(body.fixed) : '';
       const makeBody = 'signed' in body ? signers(body.signed, body.tool, body.args) : () => fixed;
       await verify(plan, makeBody());
-      if (warmup) await http(plan, warmup, makeBody);
       return http(plan, lengthOf(plan), makeBody);
     }
     case 'signet-jobs':
-      if (warmup) await signetJobs(plan, warmup);
       return signetJobs(plan, lengthOf(plan));
     case 'bullmq':
-      if (warmup) await bullmq(plan, warmup);
       return bullmq(plan, lengthOf(plan));
   }
 }

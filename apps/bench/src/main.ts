@@ -3,7 +3,7 @@
 // slices; one table at the end, also written to results/latest.json and the results block of
 // BENCHMARKS.md. `pnpm bench --render` only rewrites that block from latest.json.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, WORKER_READY } from '@signet/server/testing';
@@ -17,6 +17,7 @@ import {
   shippedServer,
   spawnTarget,
   startGenerator,
+  treeCpuUs,
   withTarget,
 } from './harness.ts';
 import type { LoadPlan, LoadResult } from './load.ts';
@@ -75,6 +76,12 @@ const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
 const { keyringPath, credentials, clients } = benchKeyring(dir);
 const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
 
+function redisProcess(): number | undefined {
+  const info = execFileSync('redis-cli', ['-u', redisUrl, 'info', 'server'], { encoding: 'utf8' });
+  const pid = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+  return Number.isInteger(pid) && existsSync(`/proc/${pid}`) ? pid : undefined;
+}
+
 function redisAnswers(): boolean {
   try {
     return (
@@ -109,7 +116,9 @@ interface Target {
   env: NodeJS.ProcessEnv;
   /** What the target prints once it serves (default: its `listening on` line). */
   ready?: RegExp;
-  plan: (url: string, length: { seconds: number; warmupSeconds: number }) => LoadPlan;
+  plan: (url: string, length: { seconds: number }) => LoadPlan;
+  /** Whether it runs on Redis (whose CPU time is then counted as the target's). */
+  redis?: boolean;
   /** Removes what the target left in Redis. */
   cleanup?: () => Promise<void>;
 }
@@ -128,22 +137,34 @@ async function sideBySide(targets: Target[]) {
       running.push(await spawnTarget(t.args, t.env, t.ready));
     }
     const slices: LoadResult[][] = targets.map(() => []);
+    const cpuPerOp: number[][] = targets.map(() => []);
     for (let round = 0; round < rounds; round++) {
       console.error(`bench: round ${round + 1} of ${rounds}…`);
       for (const [i, t] of targets.entries()) {
-        const length = {
-          seconds: slice,
-          warmupSeconds: round === 0 ? warmupSeconds : rewarmSeconds,
-        };
-        const before = stolen();
+        const url = running[i]!.url;
+        const warmup = round === 0 ? warmupSeconds : rewarmSeconds;
+        await generator.run(t.plan(url, { seconds: warmup }));
+        // What the target (and Redis, if it uses it) spends in the measured slice alone.
+        const pids = [running[i]!.child.pid!, ...(t.redis && redisPid ? [redisPid] : [])];
+        const cpuBefore = pids.reduce((n, pid) => n + treeCpuUs(pid), 0);
+        const stealBefore = stolen();
         const started = performance.now();
-        slices[i]!.push(await generator.run(t.plan(running[i]!.url, length)));
+        const result = await generator.run(t.plan(url, { seconds: slice }));
         const wall = (performance.now() - started) / 1000;
-        steal.push((stolen() - before) / (wall * availableParallelism()));
+        steal.push((stolen() - stealBefore) / (wall * availableParallelism()));
+        const cpu = pids.reduce((n, pid) => n + treeCpuUs(pid), 0) - cpuBefore;
+        slices[i]!.push(result);
+        cpuPerOp[i]!.push(cpu / Math.max(1, result.total));
       }
     }
     for (const [i, t] of targets.entries()) {
-      rows.push({ target: t.target, store: t.store, unit: t.unit, result: combine(slices[i]!) });
+      rows.push({
+        target: t.target,
+        store: t.store,
+        unit: t.unit,
+        result: combine(slices[i]!),
+        cpuPerOp: median(cpuPerOp[i]!),
+      });
     }
   } finally {
     for (const p of running) await p.kill('SIGKILL');
@@ -201,6 +222,11 @@ const sum = { count: numbers.length, total: 55 };
 const signedBatchSum = { signed: clients, tool: 'batch_sum', args: { numbers } };
 const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
 const haveRedis = redisAnswers();
+/** Redis's own process, when it runs on this machine (its CPU time counts for the Redis targets). */
+const redisPid = haveRedis ? redisProcess() : undefined;
+if (haveRedis && !redisPid) {
+  notes.push(`Redis runs outside this machine: its CPU time is not in the Redis rows' CPU µs/op.`);
+}
 if (!haveRedis) notes.push(`Redis rows skipped: no Redis answered at ${redisUrl}.`);
 // The Redis targets' own namespace: they meet no real deployment's keys and leave none behind.
 const namespace = `signet-bench-${process.pid}`;
@@ -258,6 +284,7 @@ await sideBySide([
             signedBatchSum,
             signedSum,
           ),
+          redis: true,
           cleanup: dropBenchNamespace,
         },
       ]
@@ -285,6 +312,7 @@ await sideBySide([
     ? [
         {
           ...jobTarget('redis + BullMQ', { BENCH_STORE: redisUrl, BENCH_NAMESPACE: namespace }),
+          redis: true,
           cleanup: dropBenchNamespace,
         },
         {
@@ -301,6 +329,7 @@ await sideBySide([
             concurrency: connections,
             ...length,
           }),
+          redis: true,
           cleanup: () => dropQueue(redisUrl, bareQueue),
         } satisfies Target,
       ]
@@ -320,7 +349,6 @@ const memory: Memory = await withTarget(
       body: signedBatchSum,
       expect: signedSum,
       connections,
-      warmupSeconds: 0,
       amount: memoryRequests,
     });
     return { before, after: rssMb(p.child.pid!), count: result.total, errors: result.errors };
@@ -336,7 +364,6 @@ const jobMemory: Memory = await withTarget(
       url: p.url,
       credentials,
       concurrency: connections,
-      warmupSeconds: 0,
       amount: memoryJobs,
     });
     return { before, after: rssMb(p.child.pid!), count: result.total, errors: result.errors };

@@ -79,7 +79,6 @@ if (arg?.endsWith('.cpuprofile')) {
       },
       expect: { result: { data: { ok: true, result: { count: 10, total: 55 } } } },
       connections: 32,
-      warmupSeconds: 0,
       seconds,
     });
   } finally {

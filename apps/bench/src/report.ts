@@ -9,6 +9,11 @@ export interface Row {
   store: string;
   unit: 'req/s' | 'jobs/s';
   result: LoadResult;
+  /**
+   * CPU time (µs) per request or job of the target's processes, and of Redis for the targets on
+   * Redis; not the load generator's. The median of the slices'.
+   */
+  cpuPerOp: number;
 }
 
 export interface Memory {
@@ -64,8 +69,8 @@ export function render(results: Results): { table: string[]; summary: string[] }
   const raw = find((r) => r.target === 'raw node:http');
   const bare = find((r) => r.target.startsWith('bare BullMQ'));
   const table = markdownTable(
-    ['target', 'store', 'throughput', 'p50 ms', 'p99 ms', 'ratio', 'errors'],
-    [false, false, true, true, true, true, true],
+    ['target', 'store', 'throughput', 'p50 ms', 'p99 ms', 'CPU µs/op', 'ratio', 'errors'],
+    [false, false, true, true, true, true, true, true],
     rows.map((r) => {
       const base = r.unit === 'req/s' ? raw : bare;
       const ratio = base
@@ -77,6 +82,7 @@ export function render(results: Results): { table: string[]; summary: string[] }
         `${fmt(r.result.perSecond)} ${r.unit}`,
         fmt(r.result.p50, 2),
         fmt(r.result.p99, 2),
+        fmt(r.cpuPerOp),
         ratio,
         String(r.result.errors),
       ];
@@ -110,6 +116,8 @@ export function report(results: Results, { save = true } = {}) {
   const { connections, workerConcurrency, seconds, warmupSeconds, rewarmSeconds, rounds } =
     results.settings;
   const workers = `job workers at concurrency ${workerConcurrency}`;
+  const cpu =
+    "CPU µs/op: the CPU time of the target's processes (and of Redis, for the targets on Redis) per request or job, the load generator's not counted";
   const timing = `${seconds} s per target in ${rounds} slices of ${seconds / rounds} s, the targets taking turns, each figure the median of a target's slices; ${warmupSeconds} s of warm-up before a target's first slice, ${rewarmSeconds} s before the others`;
   console.log(
     [
@@ -118,14 +126,14 @@ export function report(results: Results, { save = true } = {}) {
       '',
       ...summary,
       '',
-      `${results.machine}; ${results.command}; ${connections} connections, ${workers}, ${timing}.`,
+      `${results.machine}; ${results.command}; ${connections} connections, ${workers}, ${timing}. ${cpu}.`,
     ].join('\n'),
   );
   if (save) writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   // BENCHMARKS.md keeps its own prose; only the part between the markers is rewritten.
   const block = `<!-- results:start -->
 Measured with \`${results.command}\` on ${results.machine}, ${results.date.slice(0, 10)}
-(${connections} connections, ${workers}, ${timing}).
+(${connections} connections, ${workers}, ${timing}). ${cpu}.
 
 ${table.join('\n')}
 
