@@ -50,8 +50,8 @@ const warmupSeconds = 2;
 const rewarmSeconds = 0.5;
 /**
  * Each target's seconds are measured in slices of one second, taking turns with the others: this
- * VM loses from 10% to over 80% of its CPU to the host (steal) from one second to the next, and
- * the median of many short slices passes over the worst of them where a mean of few long ones
+ * VM loses from nothing to over 80% of its CPU to the host (steal) from a few seconds to the next,
+ * and the median of many short slices passes over the worst of them where a mean of few long ones
  * cannot (see BENCHMARKS.md).
  */
 const rounds = seconds;
@@ -76,10 +76,14 @@ const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
 const { keyringPath, credentials, clients } = benchKeyring(dir);
 const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
 
+/** Redis's process id, if that process is on this machine (not in a container or elsewhere). */
 function redisProcess(): number | undefined {
   const info = execFileSync('redis-cli', ['-u', redisUrl, 'info', 'server'], { encoding: 'utf8' });
   const pid = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
-  return Number.isInteger(pid) && existsSync(`/proc/${pid}`) ? pid : undefined;
+  const comm = `/proc/${pid}/comm`;
+  const local =
+    Number.isInteger(pid) && existsSync(comm) && /redis/.test(readFileSync(comm, 'utf8'));
+  return local ? pid : undefined;
 }
 
 function redisAnswers(): boolean {
