@@ -130,9 +130,12 @@ export async function dropQueue(url: string, name: string): Promise<void> {
   }
 }
 
+/** What /proc counts CPU time in: clock ticks of 10 ms (USER_HZ, 100 on Linux), in µs. */
+export const TICK_US = 10_000;
+
 /**
  * CPU time (µs, user and system) that a process and its descendants have used so far, from
- * /proc (clock ticks of 10 ms). A process that exits takes its share with it.
+ * /proc. A process that exits takes its share with it.
  */
 export function treeCpuUs(pid: number): number {
   let ticks = 0;
@@ -149,7 +152,7 @@ export function treeCpuUs(pid: number): number {
     }
   };
   visit(pid);
-  return ticks * 10_000;
+  return ticks * TICK_US;
 }
 
 /** Resident set size of a process, in MB (VmRSS of /proc/<pid>/status). */

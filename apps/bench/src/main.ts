@@ -17,6 +17,7 @@ import {
   shippedServer,
   spawnTarget,
   startGenerator,
+  TICK_US,
   treeCpuUs,
   withTarget,
 } from './harness.ts';
@@ -54,8 +55,8 @@ const rewarmSeconds = 0.5;
  * and the median of many short slices passes over the worst of them where a mean of few long ones
  * cannot (see BENCHMARKS.md).
  */
-const rounds = seconds;
-const slice = seconds / rounds;
+const slice = 1;
+const rounds = seconds / slice;
 const connections = 32;
 /**
  * The job workers' concurrency (Signet's and bare BullMQ's alike): by default one slot per
@@ -102,7 +103,7 @@ function redisAnswers(): boolean {
  */
 function stolen(): number {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
-  return Number(cpu[8] ?? 0) / 100;
+  return (Number(cpu[8] ?? 0) * TICK_US) / 1e6;
 }
 /** Each slice's steal, as a share of the machine's CPU time in it. */
 const steal: number[] = [];
@@ -150,13 +151,14 @@ async function sideBySide(targets: Target[]) {
         await generator.run(t.plan(url, { seconds: warmup }));
         // What the target (and Redis, if it uses it) spends in the measured slice alone.
         const pids = [running[i]!.child.pid!, ...(t.redis && redisPid ? [redisPid] : [])];
-        const cpuBefore = pids.reduce((n, pid) => n + treeCpuUs(pid), 0);
+        const cpuUs = () => pids.reduce((n, pid) => n + treeCpuUs(pid), 0);
+        const cpuBefore = cpuUs();
         const stealBefore = stolen();
         const started = performance.now();
         const result = await generator.run(t.plan(url, { seconds: slice }));
         const wall = (performance.now() - started) / 1000;
         steal.push((stolen() - stealBefore) / (wall * availableParallelism()));
-        const cpu = pids.reduce((n, pid) => n + treeCpuUs(pid), 0) - cpuBefore;
+        const cpu = cpuUs() - cpuBefore;
         slices[i]!.push(result);
         cpuPerOp[i]!.push(cpu / Math.max(1, result.total));
       }
