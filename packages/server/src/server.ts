@@ -2,9 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
-import type { Backend, RunningBackend } from './backend.ts';
+import { type Backend, openBackend } from './backend.ts';
 import { createSignetRequestHandler } from './http.ts';
-import { LocalJobEngine } from './jobs/local-engine.ts';
 import type { Keyring } from './keyring.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type Handlers, jobDefinitions, type SignetRouter } from './router.ts';
@@ -42,35 +41,18 @@ export interface RunningSignetServer<C extends ContractSet> {
   close(opts?: { graceMs?: number }): Promise<void>;
 }
 
-const PRUNE_INTERVAL_MS = 30_000;
-
 export async function startSignetServer<C extends ContractSet>(
   opts: SignetServerOptions<C>,
 ): Promise<RunningSignetServer<C>> {
   const now = opts.now ?? Date.now;
   const definitions = jobDefinitions(opts.contracts, opts.handlers);
-  const embedded = 'claim' in opts.store ? opts.store : undefined;
-  const backend: RunningBackend = embedded
-    ? {
-        description: embedded.description,
-        nonces: embedded.claimSoon ? { claim: embedded.claimSoon.bind(embedded) } : embedded,
-        jobs: new LocalJobEngine({
-          store: embedded,
-          definitions,
-          logger: opts.logger,
-          concurrency: opts.concurrency,
-          retentionMs: opts.retentionMs,
-          now,
-        }),
-        close: async () => embedded.close(),
-      }
-    : await (opts.store as Backend).open({
-        definitions,
-        logger: opts.logger,
-        concurrency: opts.concurrency,
-        retentionMs: opts.retentionMs,
-        now,
-      });
+  const backend = await openBackend(opts.store, {
+    definitions,
+    logger: opts.logger,
+    concurrency: opts.concurrency,
+    retentionMs: opts.retentionMs,
+    now,
+  });
   const { nonces, jobs } = backend;
 
   const services: SignetServices = {
@@ -89,16 +71,6 @@ export async function startSignetServer<C extends ContractSet>(
   const http = createServer(createSignetRequestHandler({ router, services }));
   http.keepAliveTimeout = 5_000;
 
-  const pruner = embedded
-    ? setInterval(() => {
-        try {
-          embedded.pruneNonces(now());
-        } catch (error) {
-          opts.logger.warn({ err: error }, 'could not prune nonces');
-        }
-      }, PRUNE_INTERVAL_MS)
-    : undefined;
-  pruner?.unref();
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -109,7 +81,6 @@ export async function startSignetServer<C extends ContractSet>(
       });
     });
   } catch (error) {
-    clearInterval(pruner);
     await jobs.close({ graceMs: 0 });
     await backend.close();
     throw error;
@@ -126,8 +97,7 @@ export async function startSignetServer<C extends ContractSet>(
     http,
     close: (closeOpts) => {
       closing ??= (async () => {
-        clearInterval(pruner);
-        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+            const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
         await jobs.close(closeOpts);
         http.closeAllConnections();
