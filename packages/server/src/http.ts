@@ -1,11 +1,17 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AnyTRPCRouter, getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server';
+import {
+  type AnyTRPCProcedure,
+  type AnyTRPCRouter,
+  getTRPCErrorFromUnknown,
+  type TRPCError,
+  type TrackedEnvelope,
+} from '@trpc/server';
+import { SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
 import { holdForTurn } from './hold-writes.ts';
-import { type SignedCall, type SignedWatch, signedCallsOf, signedWatchesOf } from './router.ts';
 import type { SignetServices } from './services.ts';
-import { errorShape } from './trpc.ts';
+import { errorShape, type SignetContext } from './trpc.ts';
 
 const TRPC_PREFIX = '/trpc/';
 
@@ -131,22 +137,31 @@ function queryInput(url: string): unknown {
   }
 }
 
+/** The JSON text of a procedure's signed envelope. */
+function jsonOf(envelope: SignedEnvelope): string {
+  return envelope[SIGNED_JSON] ?? JSON.stringify(envelope);
+}
+
 /**
- * The HTTP front of a Signet server. Signed calls (POST) take a direct path into the same tRPC
- * router that tRPC's own adapter would call, with tRPC's wire format for results and errors;
- * watch_job (GET + SSE) likewise, in tRPC's SSE format. (tRPC's standalone adapter turns each
- * request into a fetch Request and each stream into web streams: a watched no-op job cost the
- * server ~1.6 ms of CPU that way, ~0.65 ms this way, start and job included.)
+ * Signet's own HTTP front: tRPC's HTTP wire format (results, errors, SSE) over plain
+ * `node:http`, calling the router's procedures as tRPC's request resolver does, with less work
+ * per request than tRPC's standalone adapter (BENCHMARKS.md). Check 1 (size, media type, JSON)
+ * is done here; everything else happens inside the procedures.
  */
 export function createSignetRequestHandler(opts: {
   router: AnyTRPCRouter;
   services: SignetServices;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { router, services } = opts;
-  const calls = signedCallsOf(router);
-  const watches = signedWatchesOf(router);
+  const ctx: SignetContext = { services };
+  const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
 
-  async function call(req: IncomingMessage, res: ServerResponse, path: string, run: SignedCall) {
+  async function call(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    procedure: AnyTRPCProcedure,
+  ) {
     try {
       const body = await readBody(req, services.maxBodyBytes);
       let input: unknown;
@@ -155,9 +170,16 @@ export function createSignetRequestHandler(opts: {
       } catch {
         throw new SignetError('PARSE_ERROR', 'the body is not valid JSON');
       }
-      const signed = await run(input, services);
+      const signed: SignedEnvelope = await procedure({
+        ctx,
+        getRawInput: async () => input,
+        path,
+        type: 'mutation',
+        signal: undefined,
+        batchIndex: 0,
+      });
       // tRPC's wire format for a mutation's result, with the envelope's own JSON text inside.
-      sendJson(res, 200, `{"result":{"data":${signed.json}}}`);
+      sendJson(res, 200, `{"result":{"data":${jsonOf(signed)}}}`);
     } catch (error) {
       if (error instanceof SignetError || (error as TRPCError)?.name === 'TRPCError') {
         sendError(res, error as TRPCError, path);
@@ -173,7 +195,7 @@ export function createSignetRequestHandler(opts: {
     req: IncomingMessage,
     res: ServerResponse,
     path: string,
-    watch: SignedWatch,
+    procedure: AnyTRPCProcedure,
   ) {
     const closed = new AbortController();
     // (A reason of our own: the default one is a DOMException, whose stack trace costs.)
@@ -189,11 +211,19 @@ export function createSignetRequestHandler(opts: {
       res.write(sseEvents.connected);
     };
     try {
-      const updates = await watch(queryInput(req.url ?? '/'), services, closed.signal);
+      const input = queryInput(req.url ?? '/');
+      const updates: AsyncIterable<TrackedEnvelope<SignedEnvelope>> = await procedure({
+        ctx,
+        getRawInput: async () => input,
+        path,
+        type: 'subscription',
+        signal: closed.signal,
+        batchIndex: 0,
+      });
       open();
-      for await (const update of updates) {
+      for await (const [id, envelope] of updates) {
         hold();
-        if (!res.write(sseEvents.data(update.signed.json, update.id))) {
+        if (!res.write(sseEvents.data(jsonOf(envelope), id))) {
           await once(res, 'drain', { signal: closed.signal });
         }
       }
@@ -237,19 +267,19 @@ export function createSignetRequestHandler(opts: {
       sendError(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined);
       return;
     }
-    const run = calls.get(path);
-    const watch = watches.get(path);
-    if (!run && !watch) {
+    const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
+    if (!procedure) {
       sendError(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path);
       return;
     }
-    const expected = watch ? 'GET' : 'POST';
+    const subscription = procedure._def.type === 'subscription';
+    const expected = subscription ? 'GET' : 'POST';
     if (req.method !== expected) {
       sendError(res, new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`), path);
       return;
     }
-    if (watch) {
-      void stream(req, res, path, watch);
+    if (subscription) {
+      void stream(req, res, path, procedure);
       return;
     }
     if (!isJson(req.headers['content-type'])) {
@@ -260,6 +290,6 @@ export function createSignetRequestHandler(opts: {
       );
       return;
     }
-    void call(req, res, path, run!);
+    void call(req, res, path, procedure);
   };
 }

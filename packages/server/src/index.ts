@@ -1,5 +1,7 @@
 export * from './backend.ts';
+export { type EnvelopeContext, SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
 export * from './errors.ts';
+export * from './handlers.ts';
 export * from './http.ts';
 export * from './jobs/local-engine.ts';
 export * from './jobs/record.ts';
@@ -15,7 +17,17 @@ export * from './redis/nonce-store.ts';
 export * from './router.ts';
 export * from './server.ts';
 export * from './services.ts';
+export * from './signet.ts';
 export * from './stores/memory.ts';
 export * from './stores/sqlite.ts';
 export * from './stores/types.ts';
-export { errorShape, type SignetContext, type SignetErrorShape } from './trpc.ts';
+export {
+  errorShape,
+  type SignetCallContext,
+  type SignetCallInfo,
+  type SignetContext,
+  type SignetErrorShape,
+  type SignetMeta,
+  type SignetProcedureKind,
+  signedProcedure,
+} from './trpc.ts';

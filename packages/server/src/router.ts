@@ -5,57 +5,35 @@ import type {
   JobControlContract,
   ToolContract,
 } from '@signet/contracts';
-import {
-  isTerminal,
-  type JobState,
-  jobStateToReply,
-  type Reply,
-  type SignedResponse,
-} from '@signet/protocol';
-import {
-  type TRPCBuiltRouter,
-  type TRPCMutationProcedure,
-  type TRPCSubscriptionProcedure,
-  tracked,
+import type { JobState } from '@signet/protocol';
+import type {
+  TRPCBuiltRouter,
+  TRPCMiddlewareFunction,
+  TRPCMutationProcedure,
+  TRPCSubscriptionProcedure,
 } from '@trpc/server';
 import type { z } from 'zod';
-import {
-  argsHash,
-  authenticate,
-  authorize,
-  describeIssues,
-  errorReply,
-  issuesOf,
-  protoKeyPath,
-  type VerifiedCall,
-} from './envelope.ts';
-import { SignetError, StoreUnavailableError } from './errors.ts';
+import { argsHash } from './envelope.ts';
+import type { EnvelopeContext } from './envelope-middleware.ts';
+import { SignetError } from './errors.ts';
+import type { Handlers, ToolHandler } from './handlers.ts';
 import { safeToolMessage } from './jobs/tool-error.ts';
-import type { JobHandler, JobUpdate } from './jobs/types.ts';
 import type { SignetServices } from './services.ts';
-import type { MaybePromise } from './stores/types.ts';
-import { type SignetContext, type SignetErrorShape, t } from './trpc.ts';
+import {
+  type SignetCallContext,
+  type SignetContext,
+  type SignetErrorShape,
+  type SignetMeta,
+  signedProcedure,
+  t,
+} from './trpc.ts';
 
-/** What a tool handler knows of the call besides its arguments. */
-export interface ToolCallContext {
-  clientId: string;
-  requestId: string;
-  serverId: string;
-}
-
-export type ToolHandler<C extends ToolContract> = (
-  args: z.output<C['input']>,
-  ctx: ToolCallContext,
-) => MaybePromise<z.input<C['output']>>;
-
-/** The handlers a contract set needs: one per tool and per job; job control is built in. */
-export type Handlers<C extends ContractSet> = {
-  [K in keyof C as C[K] extends JobControlContract ? never : K]: C[K] extends ToolContract
-    ? ToolHandler<C[K]>
-    : C[K] extends JobContract
-      ? JobHandler<z.output<C[K]['input']>, z.input<C[K]['output']>>
-      : never;
-};
+export {
+  type Handlers,
+  jobDefinitions,
+  type ToolCallContext,
+  type ToolHandler,
+} from './handlers.ts';
 
 /** What starting a job returns; `~output` only carries the job's output type to the client. */
 export interface JobTicket<TOutput> {
@@ -65,7 +43,7 @@ export interface JobTicket<TOutput> {
 
 type RootTypes = {
   ctx: SignetContext;
-  meta: object;
+  meta: SignetMeta;
   errorShape: SignetErrorShape;
   transformer: false;
 };
@@ -74,322 +52,173 @@ type ProcedureFor<C extends AnyContract> = C extends ToolContract
   ? TRPCMutationProcedure<{
       input: z.input<C['input']>;
       output: z.output<C['output']>;
-      meta: object;
+      meta: SignetMeta;
     }>
   : C extends JobContract
     ? TRPCMutationProcedure<{
         input: z.input<C['input']>;
         output: JobTicket<z.output<C['output']>>;
-        meta: object;
+        meta: SignetMeta;
       }>
     : C extends JobControlContract
       ? C['operation'] extends 'watch'
         ? TRPCSubscriptionProcedure<{
             input: z.input<C['input']>;
             output: AsyncIterable<JobState, void, unknown>;
-            meta: object;
+            meta: SignetMeta;
           }>
-        : TRPCMutationProcedure<{ input: z.input<C['input']>; output: JobState; meta: object }>
+        : TRPCMutationProcedure<{ input: z.input<C['input']>; output: JobState; meta: SignetMeta }>
       : never;
 
-/** The tRPC router type of a contract set: what the typed client is inferred from. */
+/**
+ * The tRPC router type of a contract set: what the typed client is inferred from. (Each
+ * procedure's input on the wire is the signed envelope around these args; Signet's link wraps
+ * and unwraps it.)
+ */
 export type SignetRouter<C extends ContractSet> = TRPCBuiltRouter<
   RootTypes,
   { [K in keyof C & string]: ProcedureFor<C[K]> }
 >;
 
-function jobNotFound(): SignetError {
-  return new SignetError('JOB_NOT_FOUND', 'no such job');
-}
-
-/** Anything a tool throws becomes a SignetError fit for the client; the rest is only logged. */
-function toSignetError(error: unknown, services: SignetServices, tool: string): SignetError {
-  if (error instanceof SignetError) return error;
-  if (error instanceof StoreUnavailableError) return error;
-  services.logger.error({ err: error, tool }, 'tool failed');
-  return new SignetError('TOOL_FAILED', safeToolMessage(error, 'the tool failed'));
-}
-
-/** A refusal after check 3: the client gets it signed, with the key that verified its call. */
-function signedRefusal(
-  call: VerifiedCall,
-  error: unknown,
-  services: SignetServices,
-  tool: string,
-): SignetError {
-  const refusal = toSignetError(error, services, tool);
-  refusal.envelope = call.respond(errorReply(refusal)).envelope;
-  return refusal;
-}
-
 /**
- * One signed call, from the parsed body to the signed response (DESIGN 1.4 checks 1-9). The
- * HTTP front runs it directly; the tRPC procedure of the same tool runs the same function.
+ * A user's tRPC middleware for every Signet procedure. It runs once the call is authenticated
+ * and its nonce spent (checks 2-7), before the args check; `ctx.signet` says who called what.
+ * A throw refuses the call, signed (see `createSignetRouter`).
  */
-export type SignedCall = (raw: unknown, services: SignetServices) => Promise<SignedResponse>;
-
-/** The entry points of each router built by `createSignetRouter`, by tool name. */
-const entryPointsByRouter = new WeakMap<
+export type SignetMiddleware = TRPCMiddlewareFunction<
+  SignetCallContext & Partial<EnvelopeContext>,
+  SignetMeta,
   object,
-  { calls: ReadonlyMap<string, SignedCall>; watches: ReadonlyMap<string, SignedWatch> }
->();
+  object,
+  unknown
+>;
 
-function entryPointsOf(router: object) {
-  const entryPoints = entryPointsByRouter.get(router);
-  if (!entryPoints) throw new Error('not a router built by createSignetRouter');
-  return entryPoints;
+export interface SignetRouterOptions {
+  /**
+   * tRPC middleware added to every Signet procedure, in order: logging, tracing, metrics, a
+   * policy check. A throw becomes a signed refusal: a `SignetError` keeps its reason; tRPC's
+   * FORBIDDEN is 403 TOOL_NOT_ALLOWED, TOO_MANY_REQUESTS 429 RATE_LIMITED, BAD_REQUEST 400
+   * INVALID_ARGS, anything else 500 INTERNAL.
+   */
+  middleware?: readonly SignetMiddleware[];
 }
 
-/** The signed calls (every tool but the watch_job subscription) of a Signet router. */
-export function signedCallsOf(router: object): ReadonlyMap<string, SignedCall> {
-  return entryPointsOf(router).calls;
-}
-
-/** The watch_job subscriptions of a Signet router, by tool name. */
-export function signedWatchesOf(router: object): ReadonlyMap<string, SignedWatch> {
-  return entryPointsOf(router).watches;
-}
-
-/** One update of a watch_job stream: its event id (the resume cursor) and its signed envelope. */
-export interface SignedUpdate {
-  id: string;
-  signed: SignedResponse;
-}
+type Resolve<T> = (opts: {
+  ctx: SignetCallContext & Partial<EnvelopeContext>;
+  input: Record<string, unknown>;
+  signal: AbortSignal | undefined;
+}) => Promise<T>;
 
 /**
- * One watch_job call: checks 1-8, then the job's signed updates until it ends (or `signal`
- * aborts). The HTTP front streams them in tRPC's SSE format; the tRPC subscription of the same
- * tool runs the same function.
- */
-export type SignedWatch = (
-  raw: unknown,
-  services: SignetServices,
-  signal: AbortSignal,
-) => Promise<AsyncIterable<SignedUpdate>>;
-
-/**
- * Builds the tRPC router of a contract set: every procedure runs behind the envelope checks
- * (DESIGN 1.4) and answers with a signed envelope; job tools go to the job engine.
+ * Builds the tRPC router of a contract set. Every procedure comes from `signedProcedure` (the
+ * envelope checks of DESIGN 1.4, then the users' middleware), checks its args with the
+ * contract's input schema, and answers with a signed envelope; job tools go to the job engine.
  */
 export function createSignetRouter<C extends ContractSet>(
   contracts: C,
   handlers: Handlers<C>,
+  opts: SignetRouterOptions = {},
 ): SignetRouter<C> {
+  let base = signedProcedure;
+  for (const middleware of opts.middleware ?? []) base = base.use(middleware as never);
   const procedures: Record<string, unknown> = {};
-  const calls = new Map<string, SignedCall>();
-  const watches = new Map<string, SignedWatch>();
   for (const contract of Object.values(contracts)) {
-    const handler = (handlers as Record<string, unknown>)[contract.name];
-    if (contract.kind === 'job-control' && contract.operation === 'watch') {
-      const watch = signedWatch(contract);
-      watches.set(contract.name, watch);
-      procedures[contract.name] = withRawInput.subscription(async ({ ctx, signal }) => {
-        const updates = await watch(ctx.raw, ctx.services, signal ?? new AbortController().signal);
-        return trackedUpdates(updates);
-      });
-      continue;
-    }
-    const run = signedCall(contract, handler);
-    calls.set(contract.name, run);
-    procedures[contract.name] = withRawInput.mutation(
-      async ({ ctx }) => (await run(ctx.raw, ctx.services)).envelope,
-    );
+    procedures[contract.name] = procedureFor(base, contract, handlers as Record<string, unknown>);
   }
-  const router = t.router(procedures as never) as unknown as SignetRouter<C>;
-  entryPointsByRouter.set(router, { calls, watches });
-  return router;
+  return t.router(procedures as never) as unknown as SignetRouter<C>;
 }
 
-/** The job handlers of a contract set, for a job engine. */
-export function jobDefinitions<C extends ContractSet>(contracts: C, handlers: Handlers<C>) {
-  const definitions = new Map<string, { contract: JobContract; handler: JobHandler }>();
-  for (const contract of Object.values(contracts)) {
-    if (contract.kind !== 'job') continue;
-    const handler = (handlers as unknown as Record<string, JobHandler | undefined>)[contract.name];
-    if (typeof handler !== 'function') throw new Error(`no handler for job "${contract.name}"`);
-    definitions.set(contract.name, { contract, handler });
-  }
-  return definitions;
-}
-
-/** No tRPC input parser: the body is the envelope, checked and unwrapped by the call itself. */
-const withRawInput = t.procedure.use(async ({ getRawInput, next }) =>
-  next({ ctx: { raw: await getRawInput() } }),
-);
-
-/**
- * Checks 1-8: an authenticated, authorized call and its validated `args`. The nonce claim
- * (check 6) is sent to the store first; the args are checked meanwhile, and `begin` (given valid
- * args) may start reading the store alongside the claim, so that both share one round trip. Each
- * refusal still comes in the order of the checks, and nothing is written or revealed until they
- * have all passed.
- */
-async function admit<T>(
+function procedureFor(
+  base: typeof signedProcedure,
   contract: AnyContract,
-  raw: unknown,
-  services: SignetServices,
-  /** Must not throw: `authorized` is awaited after it (a failure belongs in what it returns). */
-  begin?: (call: VerifiedCall, args: Record<string, unknown>) => T,
-): Promise<{ call: VerifiedCall; args: Record<string, unknown>; begun: T | undefined }> {
-  const call = authenticate(raw, contract.name, services);
-  try {
-    const authorized = authorize(call, services).catch((error: unknown) => {
-      throw error instanceof SignetError ? error : new StoreUnavailableError(error);
-    });
-    const checked = checkArgs(contract, call.envelope.args);
-    const begun = checked instanceof SignetError ? undefined : begin?.(call, checked);
-    await authorized;
-    if (checked instanceof SignetError) throw checked;
-    return { call, args: checked, begun };
-  } catch (error) {
-    throw signedRefusal(call, error, services, contract.name);
-  }
-}
-
-/** Check 8: the args, as the tool's schema parses them, or the refusal. */
-function checkArgs(contract: AnyContract, raw: unknown): Record<string, unknown> | SignetError {
-  const protoKey = protoKeyPath(raw);
-  if (protoKey !== undefined) {
-    return new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
-      details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
-    });
-  }
-  const args = contract.input.safeParse(raw);
-  if (!args.success) {
-    return new SignetError('INVALID_ARGS', describeIssues(args.error), {
-      details: issuesOf(args.error),
-    });
-  }
-  return args.data as Record<string, unknown>;
-}
-
-/** What check 9 does for each kind of contract: its signed reply. */
-function signedCall(contract: AnyContract, handler: unknown): SignedCall {
-  const begin = executor(contract, handler);
-  return async (raw, services) => {
-    const { call, begun } = await admit(contract, raw, services, (call, args) =>
-      begin(call, args, services),
-    );
-    try {
-      return call.respond(await begun!());
-    } catch (error) {
-      throw signedRefusal(call, error, services, contract.name);
-    }
-  };
-}
-
-/**
- * Check 9 in two steps. The first runs once the args are valid, alongside the nonce claim: it
- * may start reads, nothing more. What it returns runs once every check has passed, and gives
- * the reply.
- */
-type Executor = (
-  call: VerifiedCall,
-  args: Record<string, unknown>,
-  services: SignetServices,
-) => () => Promise<Reply>;
-
-function executor(contract: AnyContract, handler: unknown): Executor {
+  handlers: Readonly<Record<string, unknown>>,
+) {
+  const handler = handlers[contract.name];
   if (contract.kind !== 'job-control' && typeof handler !== 'function') {
     throw new Error(`no handler for tool "${contract.name}"`);
   }
+  // (The builder's types track each step; the router's type is stated by SignetRouter.)
+  const input = (kind: NonNullable<SignetMeta['signet']>) =>
+    base.meta({ signet: kind }).input(contract.input) as unknown as {
+      output(schema: unknown): { mutation(resolve: Resolve<unknown>): unknown };
+      mutation(resolve: Resolve<unknown>): unknown;
+      subscription(resolve: Resolve<unknown>): unknown;
+    };
   switch (contract.kind) {
-    case 'tool': {
-      const run = handler as ToolHandler<ToolContract>;
-      return (call, args, services) => async () => {
-        const output = await run(args, {
-          clientId: call.envelope.client_id,
-          requestId: call.envelope.request_id,
-          serverId: call.serverId,
-        });
-        const checked = contract.output.safeParse(output);
-        if (!checked.success) {
-          services.logger.error(
-            { tool: contract.name, issues: checked.error.issues },
-            'tool output does not match its contract',
-          );
-          throw new SignetError('TOOL_FAILED', 'the tool produced an invalid output');
-        }
-        return reply('ok', checked.data as Record<string, unknown>);
-      };
-    }
+    case 'tool':
+      return input({ kind: 'tool' })
+        .output(contract.output)
+        .mutation(runTool(contract, handler as ToolHandler<ToolContract>));
     case 'job':
-      return (call, args, services) => async () => {
-        const { jobId } = await services.jobs.start({
-          clientId: call.envelope.client_id,
-          requestId: call.envelope.request_id,
+      return input({ kind: 'job' }).mutation(async ({ ctx, input: args }) => {
+        const { jobId } = await ctx.services.jobs.start({
+          clientId: ctx.signet.clientId,
+          requestId: ctx.signet.requestId,
           tool: contract.name,
           args,
           argsHash: argsHash(args),
         });
-        return reply('accepted', { job_id: jobId });
-      };
-    case 'job-control': {
-      if (contract.operation === 'poll') {
-        return (call, args, services) => {
-          // A read: it goes out with the nonce claim, and is answered only if the call passes.
-          // (Async, so that a failure is a rejection, handled here until the call awaits it.)
-          const state = (async () =>
-            services.jobs.get(call.envelope.client_id, (args as { job_id: string }).job_id))();
-          state.catch(() => {});
-          return async () => jobReply(await state);
-        };
+        return { job_id: jobId };
+      });
+    case 'job-control':
+      switch (contract.operation) {
+        case 'poll':
+          return input({ kind: 'poll', prefetch: readJob }).mutation(async ({ ctx, input: args }) =>
+            found(
+              await ((ctx.prefetched as Promise<JobState | undefined> | undefined) ??
+                ctx.services.jobs.get(ctx.signet.clientId, jobIdOf(args))),
+            ),
+          );
+        case 'cancel':
+          return input({ kind: 'cancel' }).mutation(async ({ ctx, input: args }) =>
+            found(await ctx.services.jobs.cancel(ctx.signet.clientId, jobIdOf(args))),
+          );
+        case 'watch':
+          return input({ kind: 'watch' }).subscription(async ({ ctx, input: args, signal }) => {
+            const { after } = args as { after?: string };
+            const updates = await ctx.services.jobs.watch(
+              ctx.signet.clientId,
+              jobIdOf(args),
+              after,
+              signal ?? new AbortController().signal,
+            );
+            return found(updates);
+          });
       }
-      return (call, args, services) => async () =>
-        jobReply(
-          await services.jobs.cancel(call.envelope.client_id, (args as { job_id: string }).job_id),
-        );
-    }
   }
 }
 
-function jobReply(state: JobState | undefined): Reply {
-  if (!state) throw jobNotFound();
-  return jobStateToReply(state);
-}
-
-/** watch_job: one signed envelope per change of the job, until it ends. */
-function signedWatch(contract: JobControlContract): SignedWatch {
-  return async (raw, services, signal) => {
-    const { call, args } = await admit(contract, withoutInjectedLastEventId(raw), services);
+function runTool(contract: ToolContract, handler: ToolHandler<ToolContract>): Resolve<unknown> {
+  return async ({ ctx, input: args }) => {
     try {
-      const { job_id, after } = args as { job_id: string; after?: string };
-      const updates = await services.jobs.watch(call.envelope.client_id, job_id, after, signal);
-      if (!updates) throw jobNotFound();
-      return signUpdates(call, updates);
+      return await handler(args, {
+        clientId: ctx.signet.clientId,
+        requestId: ctx.signet.requestId,
+        serverId: ctx.signet.serverId,
+      });
     } catch (error) {
-      throw signedRefusal(call, error, services, contract.name);
+      if (error instanceof SignetError) throw error;
+      ctx.services.logger.error({ err: error, tool: contract.name }, 'tool failed');
+      throw new SignetError('TOOL_FAILED', safeToolMessage(error, 'the tool failed'));
     }
   };
 }
 
-async function* signUpdates(
-  call: VerifiedCall,
-  updates: AsyncIterable<JobUpdate>,
-): AsyncGenerator<SignedUpdate> {
-  for await (const update of updates) {
-    yield { id: update.id, signed: call.respond(jobStateToReply(update.state)) };
-    if (isTerminal(update.state.status)) return;
-  }
+/** poll_job's read, started alongside the nonce claim (see SignetMeta's `prefetch`). */
+async function readJob(
+  clientId: string,
+  args: Record<string, unknown>,
+  services: SignetServices,
+): Promise<JobState | undefined> {
+  return typeof args.job_id === 'string' ? services.jobs.get(clientId, args.job_id) : undefined;
 }
 
-/** The updates as tRPC's subscription yields them: the event id travels with each. */
-async function* trackedUpdates(updates: AsyncIterable<SignedUpdate>) {
-  for await (const update of updates) yield tracked(update.id, update.signed.envelope);
+function jobIdOf(args: Record<string, unknown>): string {
+  return (args as { job_id: string }).job_id;
 }
 
-function reply(status: 'ok' | 'accepted', result: Record<string, unknown>): Reply {
-  return { status, ok: true, result, error: null };
-}
-
-/**
- * tRPC's own adapters (serving this router elsewhere) copy a `Last-Event-ID` header into the
- * input; it is not signed. Signet's HTTP front does not, and drops a client's own likewise.
- */
-function withoutInjectedLastEventId(raw: unknown): unknown {
-  if (typeof raw === 'object' && raw !== null && 'lastEventId' in raw) {
-    const { lastEventId: _dropped, ...rest } = raw as Record<string, unknown>;
-    return rest;
-  }
-  return raw;
+/** A job the caller may see, or 404 (also for another client's job). */
+function found<T>(value: T | undefined): T {
+  if (value === undefined) throw new SignetError('JOB_NOT_FOUND', 'no such job');
+  return value;
 }

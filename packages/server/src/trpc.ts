@@ -1,12 +1,53 @@
-import type { ReasonCode, ResponseEnvelope } from '@signet/protocol';
+import type { ReasonCode, RequestEnvelope, ResponseEnvelope } from '@signet/protocol';
 import { REASON_STATUS } from '@signet/protocol';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
+import { envelopeSignature } from './envelope-middleware.ts';
 import { reasonForTrpcCode, SignetError } from './errors.ts';
 import type { SignetServices } from './services.ts';
 
+// The one wiring file: context → `t` → `signedProcedure`. Every Signet procedure is built from
+// `signedProcedure`, so the envelope checks (DESIGN 1.4) live in one place.
+
+/** What each request brings: the services every call shares (see `createSignet`). */
 export interface SignetContext {
   services: SignetServices;
+}
+
+/** What the envelope middleware verified, on `ctx.signet` for handlers and users' middleware. */
+export interface SignetCallInfo {
+  clientId: string;
+  requestId: string;
+  tool: string;
+  /** Which of the client's keys verified the signature. */
+  kid: string;
+  serverId: string;
+  /** The verified request envelope, as signed. */
+  envelope: RequestEnvelope;
+}
+
+/** The context of a call once authenticated. */
+export interface SignetCallContext extends SignetContext {
+  signet: SignetCallInfo;
+}
+
+/** How a procedure's output becomes its signed reply (see `envelope-middleware.ts`). */
+export type SignetProcedureKind = 'tool' | 'job' | 'poll' | 'cancel' | 'watch';
+
+export interface SignetMeta {
+  signet?: {
+    kind: SignetProcedureKind;
+    /**
+     * A read that may start alongside the nonce claim (check 6), with the unchecked args; its
+     * promise reaches the resolver as `ctx.prefetched`, and is answered only if every check
+     * passes. poll_job uses it so that its read shares a round trip with the claim.
+     */
+    prefetch?: (
+      clientId: string,
+      args: Record<string, unknown>,
+      services: SignetServices,
+    ) => Promise<unknown>;
+  };
 }
 
 export interface SignetErrorShape {
@@ -49,10 +90,16 @@ export function errorShape(error: TRPCError, path: string | undefined): SignetEr
   };
 }
 
-export const t = initTRPC.context<SignetContext>().create({
-  isDev: false,
-  allowOutsideOfServer: true,
-  errorFormatter: ({ error, path }) => errorShape(error, path),
-});
+export const t = initTRPC
+  .context<SignetContext>()
+  .meta<SignetMeta>()
+  .create({
+    isDev: false,
+    allowOutsideOfServer: true,
+    errorFormatter: ({ error, path }) => errorShape(error, path),
+  });
+
+/** The procedure builder behind every Signet tool: checks 1-7 run, then the rest of the chain. */
+export const signedProcedure = t.procedure.use(envelopeSignature);
 
 export { TRPCError };

@@ -1,0 +1,196 @@
+import {
+  isTerminal,
+  type JobState,
+  jobStateToReply,
+  type Reply,
+  type ResponseEnvelope,
+  type SignedResponse,
+} from '@signet/protocol';
+import { TRPCError, type TRPCMiddlewareFunction, tracked } from '@trpc/server';
+import {
+  authenticate,
+  authorize,
+  describeIssues,
+  errorReply,
+  issuesOf,
+  protoKeyPath,
+  type VerifiedCall,
+} from './envelope.ts';
+import { SignetError } from './errors.ts';
+import type { JobUpdate } from './jobs/types.ts';
+import type { SignetServices } from './services.ts';
+import type { SignetCallInfo, SignetContext, SignetMeta, SignetProcedureKind } from './trpc.ts';
+
+/** The JSON text a signed envelope was signed as: Signet's HTTP front sends it as it is. */
+export const SIGNED_JSON: unique symbol = Symbol('signet.signedJson');
+
+/** A signed response envelope, as a Signet procedure returns it (its text rides along). */
+export type SignedEnvelope = ResponseEnvelope & { [SIGNED_JSON]?: string };
+
+function signedEnvelope(response: SignedResponse): SignedEnvelope {
+  const envelope: SignedEnvelope = response.envelope;
+  // (A symbol key: JSON.stringify, as tRPC's own adapters use, leaves it out.)
+  envelope[SIGNED_JSON] = response.json;
+  return envelope;
+}
+
+/** What the envelope middleware adds to the context of the rest of the chain. */
+export interface EnvelopeContext {
+  signet: SignetCallInfo;
+  /** What `meta.signet.prefetch` started, if the procedure has one. */
+  prefetched?: Promise<unknown>;
+}
+
+/**
+ * The envelope-signature middleware (DESIGN 1.4). Checks 1-3 refuse unsigned; from check 4 on,
+ * every refusal is signed with the key that verified the call. The rest of the chain (users'
+ * middleware, the args check through the procedure's input, the resolver, the output check)
+ * runs once checks 4-7 have passed, and its result comes back signed.
+ */
+export const envelopeSignature: TRPCMiddlewareFunction<
+  SignetContext,
+  SignetMeta,
+  object,
+  EnvelopeContext,
+  unknown
+> = async ({ ctx, meta, path, getRawInput, next }) => {
+  const { services } = ctx;
+  const procedure = meta?.signet;
+  if (!procedure) throw new Error(`procedure "${path}" was not built by createSignetRouter`);
+  const raw = await getRawInput();
+  const call = authenticate(
+    procedure.kind === 'watch' ? withoutInjectedLastEventId(raw) : raw,
+    path,
+    services,
+  );
+  try {
+    const { envelope } = call;
+    const prefetched = procedure.prefetch?.(envelope.client_id, envelope.args, services);
+    // (Answered only if every check passes; until then nobody awaits it.)
+    prefetched?.catch(() => {});
+    await authorize(call, services);
+    // (tRPC's types allow `ctx` or `getRawInput`; its middleware chain takes both at once.)
+    const rest = {
+      ctx: {
+        signet: {
+          clientId: envelope.client_id,
+          requestId: envelope.request_id,
+          tool: envelope.tool,
+          kid: call.key.kid,
+          serverId: call.serverId,
+          envelope,
+        },
+        ...(prefetched ? { prefetched } : {}),
+      },
+      getRawInput: async () => checkedArgs(envelope.args),
+    };
+    const result = await next(rest);
+    if (!result.ok) throw result.error;
+    return { ...result, data: signReply(procedure.kind, call, result.data) };
+  } catch (error) {
+    const refusal = refusalOf(error, services, path);
+    refusal.envelope = call.respond(errorReply(refusal)).envelope;
+    throw refusal;
+  }
+};
+
+/** What a procedure of each kind returns, as its signed reply. */
+function signReply(kind: SignetProcedureKind, call: VerifiedCall, data: unknown): unknown {
+  switch (kind) {
+    case 'tool':
+      return signedEnvelope(call.respond(success('ok', data as Record<string, unknown>)));
+    case 'job':
+      return signedEnvelope(call.respond(success('accepted', data as Record<string, unknown>)));
+    case 'poll':
+    case 'cancel':
+      return signedEnvelope(call.respond(jobStateToReply(data as JobState)));
+    case 'watch':
+      return signedUpdates(call, data as AsyncIterable<JobUpdate>);
+  }
+}
+
+function success(status: 'ok' | 'accepted', result: Record<string, unknown>): Reply {
+  return { status, ok: true, result, error: null };
+}
+
+/** One signed envelope per change of the job, each tracked with its event id (the cursor). */
+async function* signedUpdates(call: VerifiedCall, updates: AsyncIterable<JobUpdate>) {
+  for await (const update of updates) {
+    yield tracked(update.id, signedEnvelope(call.respond(jobStateToReply(update.state))));
+    if (isTerminal(update.state.status)) return;
+  }
+}
+
+/**
+ * The args as the procedure's input parser gets them. An own `__proto__` key is valid JSON, but
+ * a schema or an assignment would turn it into a prototype or drop it, so the value a tool saw
+ * would not be the value that was signed: such calls are refused (INVALID_ARGS).
+ */
+function checkedArgs(args: Record<string, unknown>): Record<string, unknown> {
+  const protoKey = protoKeyPath(args);
+  if (protoKey !== undefined) {
+    throw new SignetError('INVALID_ARGS', `${protoKey}: "__proto__" is not accepted as a key`, {
+      details: [{ path: protoKey, message: '"__proto__" is not accepted as a key' }],
+    });
+  }
+  return args;
+}
+
+/** A schema's issues, when `cause` is a failed validation (zod's, or any Standard Schema's). */
+function validationOf(cause: unknown): { issues: unknown[] } | undefined {
+  const issues = (cause as { issues?: unknown } | undefined)?.issues;
+  return Array.isArray(issues) ? (cause as { issues: unknown[] }) : undefined;
+}
+
+/**
+ * Anything the rest of the chain threw, as a refusal with a reason code (issue #16): Signet's
+ * own keep theirs; a failed args check is INVALID_ARGS and a failed output check TOOL_FAILED;
+ * users' middleware may refuse with FORBIDDEN, TOO_MANY_REQUESTS or BAD_REQUEST; the rest is
+ * INTERNAL, and only logged.
+ */
+function refusalOf(error: unknown, services: SignetServices, tool: string): SignetError {
+  if (error instanceof SignetError) return error;
+  if (!(error instanceof TRPCError)) return internal(error, services, tool);
+  if (error.cause instanceof SignetError) return error.cause;
+  const validation = validationOf(error.cause);
+  if (validation && error.code === 'BAD_REQUEST') {
+    const zodLike = validation as Parameters<typeof issuesOf>[0];
+    return new SignetError('INVALID_ARGS', describeIssues(zodLike), {
+      details: issuesOf(zodLike),
+    });
+  }
+  if (validation && error.code === 'INTERNAL_SERVER_ERROR') {
+    services.logger.error(
+      { tool, issues: validation.issues },
+      'tool output does not match its contract',
+    );
+    return new SignetError('TOOL_FAILED', 'the tool produced an invalid output');
+  }
+  switch (error.code) {
+    case 'FORBIDDEN':
+      return new SignetError('TOOL_NOT_ALLOWED', error.message);
+    case 'TOO_MANY_REQUESTS':
+      return new SignetError('RATE_LIMITED', error.message);
+    case 'BAD_REQUEST':
+      return new SignetError('INVALID_ARGS', error.message);
+    default:
+      return internal(error.cause ?? error, services, tool);
+  }
+}
+
+function internal(error: unknown, services: SignetServices, tool: string): SignetError {
+  services.logger.error({ err: error, tool }, 'a call failed inside the procedure');
+  return new SignetError('INTERNAL', 'internal error');
+}
+
+/**
+ * tRPC's own adapters copy a `Last-Event-ID` header into a subscription's input; it is not
+ * signed, so it is dropped before the envelope is checked (Signet's front never adds it).
+ */
+function withoutInjectedLastEventId(raw: unknown): unknown {
+  if (typeof raw === 'object' && raw !== null && 'lastEventId' in raw) {
+    const { lastEventId: _dropped, ...rest } = raw as Record<string, unknown>;
+    return rest;
+  }
+  return raw;
+}

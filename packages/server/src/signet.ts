@@ -1,0 +1,92 @@
+import type { ContractSet } from '@signet/contracts';
+import type { Logger } from 'pino';
+import { type Backend, openBackend } from './backend.ts';
+import { type Handlers, jobDefinitions } from './handlers.ts';
+import type { Keyring } from './keyring.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { createSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
+import type { LocalStore } from './stores/types.ts';
+import type { SignetContext } from './trpc.ts';
+
+export interface SignetOptions<C extends ContractSet> {
+  contracts: C;
+  handlers: Handlers<C>;
+  /** The keyring in force; called on every request, so a reload takes effect at once. */
+  keyring: () => Keyring;
+  /** The embedded store (nonces and jobs in this process), or a shared backend such as Redis. */
+  store: LocalStore | Backend;
+  logger: Logger;
+  windowMs?: number;
+  maxBodyBytes?: number;
+  /** Job handlers running at once in this process (embedded store). */
+  concurrency?: number;
+  /** How long finished jobs are kept. */
+  retentionMs?: number;
+  /** Calls per second each client may make (sustained), and its burst; absent = unlimited. */
+  rateLimit?: { perSecond: number; burst: number };
+  /** tRPC middleware for every Signet procedure (see `SignetRouterOptions`). */
+  middleware?: readonly SignetMiddleware[];
+  now?: () => number;
+}
+
+/** A Signet router with what it runs on, ready to be served by any tRPC adapter. */
+export interface Signet<C extends ContractSet> {
+  router: SignetRouter<C>;
+  services: SignetServices;
+  /** The context every request of this router needs: pass it as an adapter's `createContext`. */
+  createContext(): SignetContext;
+  /** Stops taking jobs, lets running ones finish within `graceMs`, interrupts the rest. */
+  stopJobs(opts?: { graceMs?: number }): Promise<void>;
+  /** `stopJobs`, then closes the store. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Opens the store and builds the router of a contract set, with no HTTP server: what
+ * `startSignetServer` serves, and what an app mounts in its own tRPC adapter.
+ */
+export async function createSignet<C extends ContractSet>(
+  opts: SignetOptions<C>,
+): Promise<Signet<C>> {
+  const now = opts.now ?? Date.now;
+  const router = createSignetRouter(opts.contracts, opts.handlers, {
+    ...(opts.middleware ? { middleware: opts.middleware } : {}),
+  });
+  const backend = await openBackend(opts.store, {
+    definitions: jobDefinitions(opts.contracts, opts.handlers),
+    logger: opts.logger,
+    concurrency: opts.concurrency,
+    retentionMs: opts.retentionMs,
+    now,
+  });
+  const services: SignetServices = {
+    keyring: opts.keyring,
+    nonces: backend.nonces,
+    jobs: backend.jobs,
+    logger: opts.logger,
+    windowMs: opts.windowMs ?? DEFAULT_WINDOW_MS,
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    ...(opts.rateLimit
+      ? { rateLimiter: new RateLimiter(opts.rateLimit.perSecond, opts.rateLimit.burst) }
+      : {}),
+    now,
+  };
+  const context: SignetContext = { services };
+  let stopping: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+  const stopJobs = (closeOpts?: { graceMs?: number }) => {
+    stopping ??= backend.jobs.close(closeOpts);
+    return stopping;
+  };
+  return {
+    router,
+    services,
+    createContext: () => context,
+    stopJobs,
+    close: (closeOpts) => {
+      closing ??= stopJobs(closeOpts).then(() => backend.close());
+      return closing;
+    },
+  };
+}
