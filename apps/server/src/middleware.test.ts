@@ -120,7 +120,13 @@ async function postAsMallory(tool: string, args: Record<string, unknown>) {
     });
   const response = await send();
   const body = (await response.json()) as { error: SignetErrorShape };
-  return { request, status: response.status, error: body.error, send };
+  return {
+    request,
+    status: response.status,
+    retryAfter: response.headers.get('retry-after'),
+    error: body.error,
+    send,
+  };
 }
 
 describe('users’ middleware (the `middleware` option)', () => {
@@ -204,6 +210,7 @@ describe('users’ middleware (the `middleware` option)', () => {
     for (const [first, status, reason] of cases) {
       const refused = await postAsMallory('batch_sum', { numbers: [first] });
       expect(refused.status, reason).toBe(status);
+      expect(refused.retryAfter, reason).toBe(status === 429 ? '1' : null);
       expect(refused.error.data.reason).toBe(reason);
       const envelope = refused.error.data.envelope as ResponseEnvelope;
       expect(verify(envelope, secrets.mallory), reason).toBe(true);

@@ -170,7 +170,8 @@ function refusalOf(error: unknown, services: SignetServices, tool: string): Sign
     case 'FORBIDDEN':
       return new SignetError('TOOL_NOT_ALLOWED', error.message);
     case 'TOO_MANY_REQUESTS':
-      return new SignetError('RATE_LIMITED', error.message);
+      // (DESIGN 1.5: a 429 always says when to come back; the middleware did not, so soon.)
+      return new SignetError('RATE_LIMITED', error.message, { retryAfter: 1 });
     case 'BAD_REQUEST':
       return new SignetError('INVALID_ARGS', error.message);
     default:
