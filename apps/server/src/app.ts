@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import { tools } from '@signet/contracts';
 import {
   type Backend,
-  type LocalStore,
   MemoryStore,
   type RunningSignetServer,
   redisBackend,
@@ -22,13 +21,13 @@ export type AppServer = RunningSignetServer<typeof tools> & {
 
 export function openStore(
   config: Pick<Config, 'store' | 'role' | 'lockMs' | 'namespace'>,
-): LocalStore | Backend {
+): Backend {
   const { store } = config;
   switch (store.kind) {
     case 'memory':
       return new MemoryStore();
     case 'sqlite':
-      return openSqlite(store.path);
+      return sqliteStore(store.path);
     case 'redis':
       return redisBackend({
         url: store.url,
@@ -39,30 +38,34 @@ export function openStore(
   }
 }
 
-function openSqlite(path: string): LocalStore {
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-    return new SqliteStore(path);
-  } catch (error) {
-    // e.g. an unwritable directory, or a file that is not a database: a one-line reason.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(
-      `cannot open the SQLite store at ${path}: ${reason.replace(/\s+/g, ' ')}`,
-    );
-  }
+/** The SQLite store, whose failure to open is a one-line reason. */
+function sqliteStore(path: string): Backend {
+  const store = new SqliteStore(path);
+  return {
+    open: async (ctx) => {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+        return await store.open(ctx);
+      } catch (error) {
+        // e.g. an unwritable directory, a file that is not a database, or one in use.
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new ConfigError(
+          `cannot open the SQLite store at ${path}: ${reason.replace(/\s+/g, ' ')}`,
+        );
+      }
+    },
+  };
 }
 
 /** Starts the Signet server that `pnpm serve` runs. */
 export async function startApp(config: Config, logger: Logger): Promise<AppServer> {
   const keyring = watchKeyring(config.keyringPath, { logger });
-  let store: LocalStore | Backend | undefined;
   try {
-    store = openStore(config);
     const server = await startSignetServer({
       contracts: tools,
       handlers: createHandlers(config),
       keyring: keyring.current,
-      store,
+      store: openStore(config),
       logger,
       host: config.host,
       port: config.port,
@@ -81,8 +84,8 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       },
     };
   } catch (error) {
+    // (A store is opened by the server, which closes it again if it fails to start.)
     keyring.close();
-    if (store && 'claim' in store) store.close();
     throw error;
   }
 }

@@ -18,6 +18,7 @@ import {
   Keyring,
   type RunningSignetServer,
   type SignetRouter,
+  SqliteFile,
   SqliteStore,
   startSignetServer,
 } from '@signet/server';
@@ -260,7 +261,7 @@ describe('jobs over HTTP', () => {
     server = undefined;
     expect(heldJobs.aborted.has('stuck')).toBe(true);
     // What the next server on this file will answer: nothing is left running.
-    const store = new SqliteStore(databasePath);
+    const store = new SqliteFile(databasePath);
     try {
       expect(store.get(quick.id)?.status).toBe('done');
       expect(store.get(stuck.id)).toMatchObject({

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { LocalJobEngine } from './jobs/local-engine.ts';
 import type { JobDefinition, JobEngine } from './jobs/types.ts';
-import type { LocalStore, NonceStore } from './stores/types.ts';
+import type { NonceStore } from './stores/types.ts';
 
 export interface BackendContext {
   definitions: ReadonlyMap<string, JobDefinition>;
@@ -19,42 +18,11 @@ export interface RunningBackend {
   close(): Promise<void>;
 }
 
-/** State kept outside the process (e.g. Redis): opened once the server knows its job handlers. */
+/**
+ * Where a server keeps nonces and jobs: in this process (`MemoryStore`, `SqliteStore`) or shared
+ * by many (`redisBackend`). Opened once the server knows its job handlers; until then it holds
+ * nothing (no file, no connection), so a backend that is never opened needs no closing.
+ */
 export interface Backend {
   open(ctx: BackendContext): Promise<RunningBackend>;
-}
-
-const PRUNE_INTERVAL_MS = 30_000;
-
-/** Opens the store a server was given: the embedded store (in this process) or a shared backend. */
-export async function openBackend(
-  store: LocalStore | Backend,
-  ctx: BackendContext,
-): Promise<RunningBackend> {
-  if (!('claim' in store)) return store.open(ctx);
-  const embedded = store;
-  const pruner = setInterval(() => {
-    try {
-      embedded.pruneNonces(ctx.now());
-    } catch (error) {
-      ctx.logger.warn({ err: error }, 'could not prune nonces');
-    }
-  }, PRUNE_INTERVAL_MS);
-  pruner.unref();
-  return {
-    description: embedded.description,
-    nonces: embedded.claimSoon ? { claim: embedded.claimSoon.bind(embedded) } : embedded,
-    jobs: new LocalJobEngine({
-      store: embedded,
-      definitions: ctx.definitions,
-      logger: ctx.logger,
-      concurrency: ctx.concurrency,
-      retentionMs: ctx.retentionMs,
-      now: ctx.now,
-    }),
-    close: async () => {
-      clearInterval(pruner);
-      embedded.close();
-    },
-  };
 }

@@ -1,12 +1,11 @@
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
-import { type Backend, openBackend } from './backend.ts';
+import type { Backend } from './backend.ts';
 import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
-import type { LocalStore } from './stores/types.ts';
 import type { SignetContext } from './trpc.ts';
 
 export interface SignetOptions<C extends ContractSet> {
@@ -15,7 +14,7 @@ export interface SignetOptions<C extends ContractSet> {
   /** The keyring in force; called on every request, so a reload takes effect at once. */
   keyring: () => Keyring;
   /** The embedded store (nonces and jobs in this process), or a shared backend such as Redis. */
-  store: LocalStore | Backend;
+  store: Backend;
   logger: Logger;
   windowMs?: number;
   maxBodyBytes?: number;
@@ -53,7 +52,7 @@ export async function createSignet<C extends ContractSet>(
   const router = createSignetRouter(opts.contracts, opts.handlers, {
     ...(opts.middleware ? { middleware: opts.middleware } : {}),
   });
-  const backend = await openBackend(opts.store, {
+  const backend = await opts.store.open({
     definitions: jobDefinitions(opts.contracts, opts.handlers),
     logger: opts.logger,
     concurrency: opts.concurrency,

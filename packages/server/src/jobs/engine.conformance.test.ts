@@ -5,15 +5,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobState } from '@signet/protocol';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SignetError } from '../errors.ts';
+import { type Handlers, jobDefinitions } from '../handlers.ts';
 import { connected, failFastRedis } from '../redis/connection.ts';
 import { BullJobEngine } from '../redis/job-engine.ts';
 import { RedisNonceStore } from '../redis/nonce-store.ts';
-import { jobDefinitions } from '../router.ts';
 import { MemoryStore } from '../stores/memory.ts';
-import { SqliteStore } from '../stores/sqlite.ts';
+import { SqliteFile } from '../stores/sqlite.ts';
+import type { JobStore, LocalStore } from '../stores/types.ts';
 import { HeldJobs, jobTestHandlers, jobTestTools } from '../testing/job-tools.ts';
 import { LocalJobEngine } from './local-engine.ts';
 import type { JobDefinition, JobEngine } from './types.ts';
@@ -27,73 +30,168 @@ interface EngineOptions {
   retentionMs?: number;
   now?: () => number;
 }
-type Factory = (opts: EngineOptions) => Promise<{ engine: JobEngine; dispose(): Promise<void> }>;
+
+/** Where one deployment keeps its jobs, and the engines (its processes) that run on it. */
+interface Deployment {
+  open(opts: EngineOptions): Promise<JobEngine>;
+  /**
+   * Stops `engine` as a killed process stops: it writes nothing more, its jobs stay as they
+   * are, and what it held (a file, BullMQ's lock on its jobs) is let go.
+   */
+  kill(engine: JobEngine): Promise<void>;
+  /** Closes the engines still open, and lets go of the deployment's state. */
+  dispose(): Promise<void>;
+}
 
 const logger = pino({ level: 'silent' });
 
-const engines: Array<[string, Factory | undefined]> = [
+/**
+ * `store` until `sever()`, then a store that has nothing and keeps nothing: whatever a killed
+ * engine would still do goes nowhere.
+ */
+function severable(store: JobStore): { view: JobStore; sever(): void } {
+  let live = true;
+  const view: JobStore = {
+    createOrGet: (record) => (live ? store.createOrGet(record) : { record, created: false }),
+    get: (id) => (live ? store.get(id) : undefined),
+    update: (id, patch, now) => (live ? store.update(id, patch, now) : undefined),
+    eventsAfter: (id, afterSeq) => (live ? store.eventsAfter(id, afterSeq) : []),
+    listByStatus: (statuses) => (live ? store.listByStatus(statuses) : []),
+    deleteFinishedBefore: (cutoff) => (live ? store.deleteFinishedBefore(cutoff) : 0),
+  };
+  return { view, sever: () => (live = false) };
+}
+
+/** The embedded engine, on the store `openStore` opens (again after a kill). */
+function embedded(openStore: () => LocalStore): Deployment {
+  let store: LocalStore | undefined;
+  const engines = new Map<JobEngine, () => void>();
+  return {
+    async open(opts) {
+      store ??= openStore();
+      const { view, sever } = severable(store);
+      const engine = new LocalJobEngine({ store: view, logger, ...opts });
+      engines.set(engine, sever);
+      return engine;
+    },
+    async kill(engine) {
+      engines.get(engine)?.();
+      engines.delete(engine);
+      // Only stops its timers and handlers: what it writes goes nowhere.
+      await engine.close({ graceMs: 0 });
+      store?.close();
+      store = undefined;
+    },
+    async dispose() {
+      for (const engine of engines.keys()) await engine.close({ graceMs: 0 });
+      store?.close();
+    },
+  };
+}
+
+/** BullMQ workers on one queue and namespace of the test Redis. */
+function onRedis(url: string): Deployment {
+  const id = randomUUID();
+  const engines = new Map<JobEngine, Redis>();
+  return {
+    async open(opts) {
+      const redis = failFastRedis(url);
+      await connected(redis, url);
+      const engine = new BullJobEngine({
+        url,
+        redis,
+        logger,
+        runHandlers: true,
+        queueName: `conformance-${id}`,
+        prefix: `signet-test-${id}`,
+        lockMs: 2_000,
+        ...opts,
+      });
+      await engine.ready();
+      engines.set(engine, redis);
+      return engine;
+    },
+    async kill(engine) {
+      const redis = engines.get(engine)!;
+      engines.delete(engine);
+      const parts = engine as unknown as {
+        worker: { bull: Worker; cancels: Redis };
+        feed: { close(): Promise<void> };
+        queue: { close(): Promise<void> };
+      };
+      // BullMQ stops renewing the locks of its jobs, so that they are handed out again.
+      await parts.worker.bull.close(true);
+      await parts.worker.bull.disconnect();
+      parts.worker.cancels.disconnect();
+      await parts.feed.close();
+      await parts.queue.close();
+      redis.disconnect();
+    },
+    async dispose() {
+      for (const [engine, redis] of engines) {
+        await engine.close({ graceMs: 0 });
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+const engines: Array<[string, (() => Deployment) | undefined]> = [
   [
     'memory',
-    async (opts) => {
-      const engine = new LocalJobEngine({ store: new MemoryStore(), logger, ...opts });
-      return { engine, dispose: async () => {} };
+    () => {
+      const store = new MemoryStore();
+      return embedded(() => store);
     },
   ],
   [
     'sqlite',
-    async (opts) => {
-      const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'signet-engine-')), 'db'));
-      const engine = new LocalJobEngine({ store, logger, ...opts });
-      return { engine, dispose: async () => store.close() };
+    () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'signet-engine-')), 'db');
+      return embedded(() => new SqliteFile(path));
     },
   ],
-  [
-    'redis (BullMQ)',
-    redisUrl
-      ? async (opts) => {
-          const redis = failFastRedis(redisUrl);
-          await connected(redis, redisUrl);
-          const id = randomUUID();
-          const engine = new BullJobEngine({
-            url: redisUrl,
-            redis,
-            logger,
-            runHandlers: true,
-            queueName: `conformance-${id}`,
-            prefix: `signet-test-${id}`,
-            lockMs: 2_000,
-            ...opts,
-          });
-          await engine.ready();
-          return { engine, dispose: async () => redis.disconnect() };
-        }
-      : undefined,
-  ],
+  ['redis (BullMQ)', redisUrl ? () => onRedis(redisUrl) : undefined],
 ];
 
 describe.each(engines)('job engine: %s', (_name, factory) => {
   const run = factory ? it : it.skip;
   let held: HeldJobs;
+  let deployment: Deployment | undefined;
   let engine: JobEngine;
-  let dispose: (() => Promise<void>) | undefined;
   let requests = 0;
 
-  afterEach(async () => {
-    for (const label of held?.started ?? []) held.release(label);
-    await engine?.close({ graceMs: 0 });
-    await dispose?.();
-    dispose = undefined;
+  beforeEach(() => {
+    held = new HeldJobs();
   });
 
-  async function open(opts: Omit<EngineOptions, 'definitions'> = {}) {
-    held = new HeldJobs();
-    const made = await factory!({
-      definitions: jobDefinitions(jobTestTools, jobTestHandlers(held)),
-      ...opts,
-    });
-    engine = made.engine;
-    dispose = made.dispose;
+  afterEach(async () => {
+    for (const label of held.started) held.release(label);
+    await deployment?.dispose();
+    deployment = undefined;
+  });
+
+  /**
+   * An engine on this test's deployment, with the job-test handlers (`handlers` instead, where
+   * given; without the tools in `without`).
+   */
+  async function open(
+    opts: Omit<EngineOptions, 'definitions'> & {
+      handlers?: Handlers<typeof jobTestTools>;
+      without?: string;
+    } = {},
+  ) {
+    const { handlers, without, ...rest } = opts;
+    deployment ??= factory!();
+    const definitions = jobDefinitions(jobTestTools, handlers ?? jobTestHandlers(held));
+    if (without) definitions.delete(without);
+    engine = await deployment.open({ definitions, ...rest });
     return engine;
+  }
+
+  /** Kills the engine, as if its process died. */
+  function kill() {
+    return deployment!.kill(engine);
   }
 
   function start(
@@ -112,8 +210,8 @@ describe.each(engines)('job engine: %s', (_name, factory) => {
   }
 
   /** Follows a job's watch stream to its end. */
-  async function follow(jobId: string, after?: string, clientId = 'alice') {
-    const updates = await engine.watch(clientId, jobId, after, AbortSignal.timeout(10_000));
+  async function follow(jobId: string, after?: string, clientId = 'alice', ms = 10_000) {
+    const updates = await engine.watch(clientId, jobId, after, AbortSignal.timeout(ms));
     const seen: Array<{ id: string; state: JobState }> = [];
     for await (const update of updates!) seen.push(update);
     return seen;
@@ -257,6 +355,80 @@ describe.each(engines)('job engine: %s', (_name, factory) => {
       expect((await engine.get('alice', quick.jobId))?.status).toBe('done');
     },
   );
+
+  /**
+   * The job-test handlers, with count_primes (a retryable job) noting each attempt and, where
+   * `hang`, never returning: it runs until its process dies.
+   */
+  function countingAttempts(attempts: number[], hang: boolean): Handlers<typeof jobTestTools> {
+    const handlers = jobTestHandlers(held);
+    return {
+      ...handlers,
+      count_primes: async (args, job) => {
+        attempts.push(job.attempt);
+        held.changed();
+        if (!hang) return handlers.count_primes(args, job);
+        return new Promise((_, reject) => {
+          job.signal.addEventListener('abort', () => reject(job.signal.reason));
+        });
+      },
+    };
+  }
+
+  run('a job that reaches a process with no handler for it ends TOOL_FAILED', async () => {
+    await open({ concurrency: 1 });
+    await start('held', { label: 'first' });
+    const { jobId } = await start('count_primes', { below: 10, steps: 1 });
+    await held.until(() => held.started.includes('first'));
+    await kill();
+    // Its successor is of a build without count_primes.
+    await open({ without: 'count_primes' });
+    expect((await follow(jobId)).at(-1)!.state).toEqual({
+      job_id: jobId,
+      status: 'error',
+      error: { code: 'TOOL_FAILED', message: 'no handler for "count_primes" here' },
+    });
+  });
+
+  run(
+    'after a crash, a retryable job runs once more, and a job that is not ends INTERRUPTED',
+    async () => {
+      const attempts: number[] = [];
+      await open({ handlers: countingAttempts(attempts, true) });
+      const retryable = await start('count_primes', { below: 1_000, steps: 2 });
+      const once = await start('held', { label: 'once' });
+      await held.until(() => attempts.length === 1 && held.started.includes('once'));
+      await kill();
+      await open({ handlers: countingAttempts(attempts, false) });
+      expect((await follow(retryable.jobId, undefined, 'alice', 25_000)).at(-1)!.state).toEqual({
+        job_id: retryable.jobId,
+        status: 'done',
+        output: { count: 168 },
+      });
+      expect(attempts).toEqual([1, 2]);
+      expect((await follow(once.jobId, undefined, 'alice', 25_000)).at(-1)!.state).toMatchObject({
+        status: 'error',
+        error: { code: 'INTERRUPTED' },
+      });
+    },
+  );
+
+  run('a retryable job cut off by a second crash ends INTERRUPTED', async () => {
+    const attempts: number[] = [];
+    await open({ handlers: countingAttempts(attempts, true) });
+    const { jobId } = await start('count_primes', { below: 1_000, steps: 2 });
+    await held.until(() => attempts.length === 1);
+    await kill();
+    await open({ handlers: countingAttempts(attempts, true) });
+    await held.until(() => attempts.length === 2, 15_000);
+    await kill();
+    await open({ handlers: countingAttempts(attempts, false) });
+    expect((await follow(jobId, undefined, 'alice', 25_000)).at(-1)!.state).toMatchObject({
+      status: 'error',
+      error: { code: 'INTERRUPTED' },
+    });
+    expect(attempts).toEqual([1, 2]);
+  });
 });
 
 describe('Redis in CI', () => {

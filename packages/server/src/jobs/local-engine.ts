@@ -2,10 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isTerminal, type JobState } from '@signet/protocol';
 import type { Logger } from 'pino';
-import { SignetError } from '../errors.ts';
-import type { JobRecord, JobStore } from '../stores/types.ts';
-import { checkProgress, newJobRecord, recordToState } from './record.ts';
-import { safeToolMessage } from './tool-error.ts';
+import type { JobPatch, JobRecord, JobStore } from '../stores/types.ts';
+import {
+  assertJobTool,
+  assertSameStart,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_RETENTION_MS,
+  interrupted,
+  JobChanges,
+  noHandlerHere,
+  ownedBy,
+  RunningHandlers,
+  runHandler,
+  runningPatch,
+  runsAgain,
+} from './lifecycle.ts';
+import { newJobRecord, recordToState } from './record.ts';
 import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from './types.ts';
 
 export interface LocalJobEngineOptions {
@@ -34,10 +46,7 @@ export class LocalJobEngine implements JobEngine {
   private readonly queues = new Map<string, string[]>();
   private readonly served = new Map<string, number>();
   private turn = 0;
-  private readonly running = new Map<
-    string,
-    { controller: AbortController; done: Promise<void> }
-  >();
+  private readonly running = new RunningHandlers();
   private readonly changes = new EventEmitter();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
@@ -46,8 +55,8 @@ export class LocalJobEngine implements JobEngine {
     this.store = opts.store;
     this.definitions = opts.definitions;
     this.logger = opts.logger;
-    this.concurrency = opts.concurrency ?? 4;
-    this.retentionMs = opts.retentionMs ?? 3_600_000;
+    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    this.retentionMs = opts.retentionMs ?? DEFAULT_RETENTION_MS;
     this.now = opts.now ?? Date.now;
     this.changes.setMaxListeners(0);
     this.recover();
@@ -60,18 +69,11 @@ export class LocalJobEngine implements JobEngine {
   }
 
   async start(request: StartJobRequest): Promise<{ jobId: string }> {
-    if (!this.definitions.has(request.tool)) {
-      throw new SignetError('UNKNOWN_TOOL', `no job tool "${request.tool}"`);
-    }
+    assertJobTool(this.definitions, request.tool);
     const now = this.now();
     const { record, created } = this.store.createOrGet(newJobRecord(randomUUID(), request, now));
     if (!created) {
-      if (record.argsHash !== request.argsHash || record.tool !== request.tool) {
-        throw new SignetError(
-          'REQUEST_ID_REUSED',
-          'this request_id already started a job with other arguments',
-        );
-      }
+      assertSameStart(record, request);
       return { jobId: record.id };
     }
     this.enqueue(record);
@@ -90,20 +92,13 @@ export class LocalJobEngine implements JobEngine {
     if (isTerminal(record.status)) return recordToState(record);
     if (record.status === 'queued') this.dequeue(record);
     const cancelled = this.finish(record.id, { status: 'cancelled' });
-    // The handler sees the abort; whatever it returns afterwards is ignored.
-    this.running.get(jobId)?.controller.abort(new Error('job cancelled'));
+    this.running.abort(jobId, new Error('job cancelled'));
     return cancelled && recordToState(cancelled);
   }
 
-  async watch(
-    clientId: string,
-    jobId: string,
-    after: string | undefined,
-    signal: AbortSignal,
-  ): Promise<AsyncIterable<JobUpdate> | undefined> {
+  async watch(clientId: string, jobId: string, after: string | undefined, signal: AbortSignal) {
     const record = this.owned(clientId, jobId);
-    if (!record) return undefined;
-    return this.updates(record, after === undefined ? undefined : Number(after), signal);
+    return record && this.updates(record, after === undefined ? undefined : Number(after), signal);
   }
 
   private async *updates(
@@ -112,7 +107,7 @@ export class LocalJobEngine implements JobEngine {
     signal: AbortSignal,
   ): AsyncGenerator<JobUpdate> {
     // Listen before reading the store, so no change falls between the two.
-    const live = this.listen(record.id, signal);
+    const live = new JobChanges(this.changes, record.id, signal);
     try {
       let last = -1;
       const known = after !== undefined && Number.isInteger(after) && after <= record.seq;
@@ -135,7 +130,7 @@ export class LocalJobEngine implements JobEngine {
         if (isTerminal(record.status)) return;
       }
       while (!signal.aborted) {
-        for (const changed of await live.next()) {
+        for (const changed of (await live.next()).records) {
           if (changed.seq <= last) continue;
           last = changed.seq;
           yield { id: String(changed.seq), state: recordToState(changed) };
@@ -147,70 +142,18 @@ export class LocalJobEngine implements JobEngine {
     }
   }
 
-  /**
-   * The changes of one job as they are emitted, in order: `next()` waits for some (or for
-   * `signal`, then gives none). (`events.on` does the same at several times the cost, and builds
-   * an AbortError with its stack for every watch that ends by the signal.)
-   */
-  private listen(jobId: string, signal: AbortSignal) {
-    let changes: JobRecord[] = [];
-    let wake: (() => void) | undefined;
-    const onChange = (changed: JobRecord) => {
-      changes.push(changed);
-      wake?.();
-    };
-    const onAbort = () => wake?.();
-    this.changes.on(jobId, onChange);
-    signal.addEventListener('abort', onAbort);
-    return {
-      next: async (): Promise<JobRecord[]> => {
-        if (changes.length === 0 && !signal.aborted) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-        }
-        const taken = changes;
-        changes = [];
-        return taken;
-      },
-      close: () => {
-        this.changes.off(jobId, onChange);
-        signal.removeEventListener('abort', onAbort);
-      },
-    };
-  }
-
   async close(opts: { graceMs?: number } = {}): Promise<void> {
     this.accepting = false;
     clearInterval(this.sweeper);
-    const pending = [...this.running.values()].map((run) => run.done);
-    if (pending.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all(pending),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, opts.graceMs ?? 10_000);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-    for (const [jobId, run] of this.running) {
-      this.finish(jobId, {
-        status: 'error',
-        error: { code: 'INTERRUPTED', message: 'the server shut down while the job ran' },
-      });
-      run.controller.abort(new Error('server shutting down'));
-    }
+    await this.running.stop(
+      opts.graceMs,
+      (jobId) => this.finish(jobId, interrupted('the server shut down while the job ran')),
+      new Error('server shutting down'),
+    );
   }
 
   private owned(clientId: string, jobId: string): JobRecord | undefined {
-    const record = this.store.get(jobId);
-    if (!record || record.clientId !== clientId) return undefined;
-    if (record.finishedAt !== null && record.finishedAt + this.retentionMs <= this.now()) {
-      return undefined;
-    }
-    return record;
+    return ownedBy(this.store.get(jobId), clientId, this.retentionMs, this.now());
   }
 
   private enqueue(record: JobRecord): void {
@@ -256,72 +199,32 @@ export class LocalJobEngine implements JobEngine {
     const queued = this.store.get(jobId);
     if (queued?.status !== 'queued') return;
     const definition = this.definitions.get(queued.tool);
-    const record = this.update(jobId, { status: 'running', attempts: queued.attempts + 1 });
+    const record = this.update(jobId, runningPatch(queued));
     if (!record) return;
     if (!definition) {
-      this.finish(jobId, {
-        status: 'error',
-        error: { code: 'TOOL_FAILED', message: `no handler for "${queued.tool}" here` },
-      });
+      this.finish(jobId, noHandlerHere(queued.tool));
       return;
     }
-    const controller = new AbortController();
-    const done = this.execute(record, definition, controller).finally(() => {
-      this.running.delete(jobId);
-      this.pump();
-    });
-    this.running.set(jobId, { controller, done });
-  }
-
-  private async execute(
-    record: JobRecord,
-    definition: JobDefinition,
-    controller: AbortController,
-  ): Promise<void> {
-    const { id } = record;
-    const live = () => !controller.signal.aborted;
-    try {
-      const output = await definition.handler(record.args, {
-        jobId: id,
-        clientId: record.clientId,
-        signal: controller.signal,
-        attempt: record.attempts,
-        progress: (progress) => {
-          if (live()) this.update(id, { progress: checkProgress(progress) });
-        },
-      });
-      if (!live()) return;
-      const checked = definition.contract.output.safeParse(output);
-      if (!checked.success) {
-        this.logger.error(
-          { jobId: id, tool: record.tool, issues: checked.error.issues },
-          'job output does not match its contract',
-        );
-        this.finish(id, {
-          status: 'error',
-          error: { code: 'TOOL_FAILED', message: 'the job produced an invalid output' },
+    void this.running
+      .start(jobId, async (signal) => {
+        const end = await runHandler(record, definition, {
+          signal,
+          logger: this.logger,
+          progress: (progress) => this.update(jobId, { progress }),
         });
-        return;
-      }
-      this.finish(id, { status: 'done', output: checked.data });
-    } catch (error) {
-      if (!live()) return;
-      this.logger.error({ jobId: id, tool: record.tool, err: error }, 'job handler failed');
-      this.finish(id, {
-        status: 'error',
-        error: { code: 'TOOL_FAILED', message: safeToolMessage(error, 'the job failed') },
-      });
-    }
+        if (end) this.finish(jobId, end);
+      })
+      .finally(() => this.pump());
   }
 
-  private update(jobId: string, patch: Parameters<JobStore['update']>[1]): JobRecord | undefined {
+  private update(jobId: string, patch: JobPatch): JobRecord | undefined {
     const record = this.store.update(jobId, patch, this.now());
     if (record) this.emit(record);
     return record;
   }
 
   /** Moves a job to a terminal status, unless it already is in one. */
-  private finish(jobId: string, patch: Parameters<JobStore['update']>[1]): JobRecord | undefined {
+  private finish(jobId: string, patch: JobPatch): JobRecord | undefined {
     const current = this.store.get(jobId);
     if (!current || isTerminal(current.status)) return current;
     return this.update(jobId, { ...patch, finishedAt: this.now() });
@@ -334,17 +237,13 @@ export class LocalJobEngine implements JobEngine {
   /** After a restart: queued jobs queue again; running ones were cut off by the crash. */
   private recover(): void {
     for (const record of this.store.listByStatus(['queued', 'running'])) {
-      const definition = this.definitions.get(record.tool);
       if (record.status === 'queued') {
         this.enqueue(record);
-      } else if (definition?.contract.retryable && record.attempts < 2) {
+      } else if (runsAgain(record, this.definitions.get(record.tool))) {
         const requeued = this.update(record.id, { status: 'queued', progress: null });
         if (requeued) this.enqueue(requeued);
       } else {
-        this.finish(record.id, {
-          status: 'error',
-          error: { code: 'INTERRUPTED', message: 'the server stopped while the job ran' },
-        });
+        this.finish(record.id, interrupted('the server stopped while the job ran'));
       }
     }
   }

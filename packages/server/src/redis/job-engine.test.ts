@@ -179,7 +179,7 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     const { handlers, long, endedWithin5s } = notingEnd();
     const { engine } = await open(handlers);
     // As if the worker were reconnecting when the cancel was announced.
-    await (engine as unknown as { cancels: Redis }).cancels.unsubscribe();
+    await (engine as unknown as { worker: { cancels: Redis } }).worker.cancels.unsubscribe();
     await cancelRunning(engine, long('r3'), endedWithin5s);
   });
 
@@ -217,11 +217,10 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     await waitingSteps(1);
     const updates = await api.watch('alice', jobId, undefined, AbortSignal.timeout(10_000));
     // This server does not hear the announcement of the job's second version.
-    const changes = (api as unknown as { changes: EventEmitter }).changes;
+    const changes = (api as unknown as { feed: { changes: EventEmitter } }).feed.changes;
     const emit = changes.emit.bind(changes);
     changes.emit = (event: string | symbol, ...args: unknown[]) => {
-      const record = args[0];
-      const seq = typeof record === 'string' ? (JSON.parse(record) as { seq: number }).seq : -1;
+      const seq = (args[0] as { seq: number } | undefined)?.seq;
       return event === jobId && seq === 2 ? true : emit(event, ...args);
     };
     const seen: Array<{ id: string; status: string; current?: number }> = [];
@@ -258,7 +257,7 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
       for await (const update of updates!) seen.push(update.state.status);
     })();
     // This server stops hearing announcements (as if its reader fell behind the stream's end).
-    (api as unknown as { reader: Redis }).reader.disconnect();
+    (api as unknown as { feed: { reader: Redis } }).feed.reader.disconnect();
     held.release('quiet');
     const bound = new Promise<string>((resolve) => setTimeout(() => resolve('no end'), 5_000));
     expect(await Promise.race([followed.then(() => 'ended'), bound])).toBe('ended');

@@ -1,14 +1,20 @@
 import type { JobStatus } from '@signet/protocol';
+import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
+import { openEmbedded } from './embedded.ts';
 import { NonceIndex, nonceKey } from './nonce-index.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Nothing survives a restart: for tests and throwaway servers (`SIGNET_STORE=memory:`). */
-export class MemoryStore implements LocalStore {
+export class MemoryStore implements LocalStore, Backend {
   readonly description = 'memory';
   private readonly nonces = new NonceIndex();
   private readonly jobs = new Map<string, JobRecord>();
   private readonly byRequest = new Map<string, string>();
   private readonly events = new Map<string, JobEvent[]>();
+
+  async open(ctx: BackendContext): Promise<RunningBackend> {
+    return openEmbedded(this, ctx);
+  }
 
   claim(clientId: string, nonce: string, expiresAtMs: number): boolean {
     return this.nonces.claim(nonceKey(clientId, nonce), expiresAtMs);

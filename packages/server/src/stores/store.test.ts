@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from './memory.ts';
 import { nonceKey } from './nonce-index.ts';
-import { SqliteStore } from './sqlite.ts';
+import { SqliteFile } from './sqlite.ts';
 import type { JobRecord, LocalStore } from './types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-store-'));
@@ -16,7 +16,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const factories: { name: string; open: () => LocalStore }[] = [
   { name: 'MemoryStore', open: () => new MemoryStore() },
-  { name: 'SqliteStore', open: () => new SqliteStore(freshPath()) },
+  { name: 'SqliteFile', open: () => new SqliteFile(freshPath()) },
 ];
 
 let ids = 0;
@@ -257,10 +257,10 @@ function signed64(key: { hi: number; lo: number }): bigint {
   return BigInt.asIntN(64, (BigInt(key.hi) << 32n) | BigInt(key.lo));
 }
 
-describe('SqliteStore only', () => {
+describe('SqliteFile only', () => {
   it('keeps nonces and jobs across close and reopen', () => {
     const path = freshPath();
-    const first = new SqliteStore(path);
+    const first = new SqliteFile(path);
     expect(first.description).toBe(`sqlite:${path}`);
     const record = job();
     first.claim('client-a', 'nonce-0000000001', 10_000);
@@ -269,7 +269,7 @@ describe('SqliteStore only', () => {
     first.close();
     first.close(); // idempotent
 
-    const second = new SqliteStore(path);
+    const second = new SqliteFile(path);
     try {
       expect(second.claim('client-a', 'nonce-0000000001', 10_000)).toBe(false);
       expect(second.get(record.id)).toMatchObject({ status: 'running', attempts: 1, seq: 1 });
@@ -282,7 +282,7 @@ describe('SqliteStore only', () => {
 
   it('sets up WAL and the schema version', () => {
     const path = freshPath();
-    new SqliteStore(path).close();
+    new SqliteFile(path).close();
     const db = new Database(path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -300,7 +300,7 @@ describe('SqliteStore only', () => {
       INSERT INTO nonces VALUES ('client-a', 'nonce-0000000001', ${Date.now() + 60_000});`);
     old.pragma('user_version = 1');
     old.close();
-    const store = new SqliteStore(path);
+    const store = new SqliteFile(path);
     try {
       expect(store.claim('client-a', 'nonce-0000000001', Date.now() + 60_000)).toBe(false);
       expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
@@ -311,7 +311,7 @@ describe('SqliteStore only', () => {
 
   it('keeps refusing nonces stored by schema version 2 after the upgrade', () => {
     const path = freshPath();
-    new SqliteStore(path).close();
+    new SqliteFile(path).close();
     // Version 2: the same 64-bit keys, as signed integers, in a table keyed by them. (Sixteen
     // nonces: some keys are negative as signed integers.)
     const nonces = Array.from({ length: 16 }, (_, i) => `nonce-v2-${i}-padding`);
@@ -324,7 +324,7 @@ describe('SqliteStore only', () => {
       INSERT INTO nonce_hashes VALUES ${rows.join(', ')};`);
     old.pragma('user_version = 2');
     old.close();
-    const store = new SqliteStore(path);
+    const store = new SqliteFile(path);
     try {
       expect(rows.some((row) => row.startsWith('(-'))).toBe(true);
       for (const n of nonces) expect(store.claim('client-a', n, Date.now() + 60_000)).toBe(false);
@@ -336,7 +336,7 @@ describe('SqliteStore only', () => {
 
   it('drops pruned nonces from the file too, and keeps the rest', () => {
     const path = freshPath();
-    const first = new SqliteStore(path);
+    const first = new SqliteFile(path);
     first.claim('client-a', 'old-nonce-000001', 100_000);
     first.claim('client-a', 'new-nonce-000001', 900_000);
     first.pruneNonces(200_000);
@@ -344,7 +344,7 @@ describe('SqliteStore only', () => {
     const db = new Database(path, { readonly: true });
     expect(db.prepare('SELECT count(*) AS n FROM nonce_batches').get()).toEqual({ n: 1 });
     db.close();
-    const second = new SqliteStore(path);
+    const second = new SqliteFile(path);
     try {
       expect(second.claim('client-a', 'old-nonce-000001', 900_000)).toBe(true);
       expect(second.claim('client-a', 'new-nonce-000001', 900_000)).toBe(false);
@@ -355,7 +355,7 @@ describe('SqliteStore only', () => {
 
   it('has written group-committed claims to the file by the time they are answered', async () => {
     const path = freshPath();
-    const first = new SqliteStore(path);
+    const first = new SqliteFile(path);
     const answered = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
         first.claimSoon('client-a', `nonce-${i}-padding`, 9e12),
@@ -363,7 +363,7 @@ describe('SqliteStore only', () => {
     );
     expect(answered.every(Boolean)).toBe(true);
     first.close();
-    const second = new SqliteStore(path);
+    const second = new SqliteFile(path);
     try {
       for (let i = 0; i < 300; i++) {
         expect(second.claim('client-a', `nonce-${i}-padding`, 9e12)).toBe(false);
@@ -374,7 +374,7 @@ describe('SqliteStore only', () => {
   });
 
   it('group-commits claims made together, and still lets only one copy through', async () => {
-    const store = new SqliteStore(freshPath());
+    const store = new SqliteFile(freshPath());
     try {
       const results = await Promise.all([
         store.claimSoon('client-a', 'nonce-0000000001', 10_000),
@@ -393,11 +393,11 @@ describe('SqliteStore only', () => {
     const db = new Database(path);
     db.pragma('user_version = 999');
     db.close();
-    expect(() => new SqliteStore(path)).toThrow(/schema version 999/);
+    expect(() => new SqliteFile(path)).toThrow(/schema version 999/);
   });
 
   it('lets exactly one of many simultaneous claims of a nonce through', async () => {
-    const store = new SqliteStore(freshPath());
+    const store = new SqliteFile(freshPath());
     try {
       const claims = Array.from({ length: 100 }, async () =>
         store.claim('client-a', 'nonce-0000000001', 10_000),
@@ -411,10 +411,10 @@ describe('SqliteStore only', () => {
 
   it('refuses a second store on a file another one holds, and frees it on close', () => {
     const path = freshPath();
-    const a = new SqliteStore(path);
-    expect(() => new SqliteStore(path)).toThrow(/in use by another Signet server/);
+    const a = new SqliteFile(path);
+    expect(() => new SqliteFile(path)).toThrow(/in use by another Signet server/);
     a.close();
-    const b = new SqliteStore(path);
+    const b = new SqliteFile(path);
     expect(b.claim('client-a', 'nonce-0000000001', 10_000)).toBe(true);
     b.close();
   });

@@ -1,0 +1,251 @@
+import { isTerminal } from '@signet/protocol';
+import type { Redis } from 'ioredis';
+import type { JobPatch, JobRecord } from '../stores/types.ts';
+import { CHANGE_STREAM_LENGTH } from './change-feed.ts';
+
+const KEY_COUNT = 5;
+/** How long an unfinished job's state is kept, at most (counted from its start). */
+const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
+
+// The scripts below change a job in one round trip: its record, its change log, their expiry,
+// the announcement on the deployment's change stream (read by API servers serving watch_job)
+// and, for a cancel, the message on the cancel channel that workers listen to. KEYS: record,
+// change log, change stream, request key, cancel channel.
+
+/**
+ * Appends a change: record and log, their expiry (when `ttl` is given: a job's first and last
+ * change), and (unless `quiet`) the announcement. A new job's first state needs none: nobody can
+ * be watching a job before its start has answered.
+ */
+const CHANGE = `
+local function change(seq, record, ttl, jobId, status, quiet)
+  redis.call('HSET', KEYS[1], 'seq', seq, 'record', record)
+  redis.call('RPUSH', KEYS[2], record)
+  if ttl then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+  if quiet then return end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId, 'record', record)
+  if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
+end
+`;
+
+/**
+ * Writes a new version of a job record if nobody wrote one since `expected` was read: job state
+ * is changed by API servers (cancel) and workers (progress, result) at once. Returns 1 when
+ * written, 0 when someone wrote since, 2 when a cancel is under way. A cancel that finds the
+ * record changed marks the job `cancelling`, after which the worker's writes are refused (2), so
+ * that a job reporting progress back to back cannot outrun its cancel. ARGV: expected seq, next
+ * seq, record, ttl, job id, status, "1" when the job finishes (its request key then gets the same
+ * expiry).
+ */
+const WRITE_IF_SEQ = `${CHANGE}
+local current = redis.call('HMGET', KEYS[1], 'seq', 'cancelling')
+local seq = current[1]
+local cancel = ARGV[6] == 'cancelled'
+if seq ~= ARGV[1] then
+  if cancel and seq then redis.call('HSET', KEYS[1], 'cancelling', '1') end
+  return 0
+end
+if not cancel and current[2] then return 2 end
+local finish = ARGV[7] == '1'
+change(ARGV[2], ARGV[3], finish and ARGV[4], ARGV[5], ARGV[6])
+if finish then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
+return 1`;
+
+/**
+ * Starts a job: claims its request key (idempotent start), then creates the record. Returns 1,
+ * or the existing claim when the request key was taken. ARGV: claim, then as WRITE_IF_SEQ.
+ */
+const START = `${CHANGE}
+if not redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4], 'NX') then
+  return redis.call('GET', KEYS[4])
+end
+change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
+return 1`;
+
+/** Creates a job record unless it exists (finishing a start that failed part-way). */
+const CREATE = `${CHANGE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
+return 1`;
+
+/** A write refused because a cancel of the job is under way. */
+export const CANCELLING = Symbol('cancelling');
+
+export interface RedisJobRecordsOptions {
+  redis: Redis;
+  prefix: string;
+  queueName: string;
+  retentionMs: number;
+  now: () => number;
+  /** Told of every change this process wrote (its own watchers hear of it at once). */
+  written(record: JobRecord): void;
+  /** Told of a job whose cancel refused a write: its handler, if it runs here, must stop. */
+  cancelling(jobId: string): void;
+}
+
+/**
+ * The Signet view of each job in Redis: a record with one log entry per change, written by
+ * compare-and-set, since API servers and workers change one job at once.
+ */
+export class RedisJobRecords {
+  /** The stream on which every change is announced. */
+  readonly changeStream: string;
+  /** The channel on which workers hear of cancels. */
+  readonly cancelChannel: string;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly retentionMs: number;
+  private readonly now: () => number;
+  private readonly written: (record: JobRecord) => void;
+  private readonly cancelling: (jobId: string) => void;
+  /** The last version this process wrote of each job it runs: the next write starts from it. */
+  private readonly latest = new Map<string, JobRecord>();
+
+  constructor(opts: RedisJobRecordsOptions) {
+    this.redis = opts.redis;
+    this.prefix = opts.prefix;
+    this.retentionMs = opts.retentionMs;
+    this.now = opts.now;
+    this.written = opts.written;
+    this.cancelling = opts.cancelling;
+    this.changeStream = `${this.prefix}:changes:${opts.queueName}`;
+    this.cancelChannel = `${this.prefix}:cancelled:${opts.queueName}`;
+    this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: KEY_COUNT, lua: WRITE_IF_SEQ });
+    this.redis.defineCommand('signetStart', { numberOfKeys: KEY_COUNT, lua: START });
+    this.redis.defineCommand('signetCreate', { numberOfKeys: KEY_COUNT, lua: CREATE });
+  }
+
+  async read(jobId: string): Promise<JobRecord | undefined> {
+    const text = await this.redis.hget(this.keys(jobId)[0], 'record');
+    return text === null ? undefined : (JSON.parse(text) as JobRecord);
+  }
+
+  /** The job's changes from `seq` on, oldest first: its log has every one. */
+  async changesFrom(jobId: string, seq: number): Promise<JobRecord[]> {
+    const texts = await this.redis.lrange(this.keys(jobId)[1], seq, -1);
+    return texts.map((text) => JSON.parse(text) as JobRecord);
+  }
+
+  /**
+   * Claims the request key of `record`'s start and writes it (`text`: the record serialized).
+   * 1 when started; otherwise the claim already on the request key.
+   */
+  start(record: JobRecord, claim: string, text: string): Promise<number | string> {
+    return this.script('signetStart', record, claim, { text });
+  }
+
+  /** Writes the first state of a job whose start claimed its request key but failed after. */
+  async create(record: JobRecord): Promise<void> {
+    await this.script('signetCreate', record, '');
+  }
+
+  /** Writes of the job `record` start from it, until `forget` (the job runs in this process). */
+  remember(record: JobRecord): void {
+    this.latest.set(record.id, record);
+  }
+
+  forget(jobId: string): void {
+    this.latest.delete(jobId);
+  }
+
+  /**
+   * Applies `patch` unless the job already finished (a finished job never changes), announces the
+   * change, and returns the record as it now is.
+   */
+  async update(
+    jobId: string,
+    patch: JobPatch,
+    opts: { finish?: boolean } = {},
+  ): Promise<JobRecord | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      // What this process wrote last, if it runs the job; if someone wrote since, the write
+      // below finds out, and the loop reads the record again.
+      const cached = attempt === 0 ? this.latest.get(jobId) : undefined;
+      const current = cached ?? (await this.read(jobId));
+      if (!current || isTerminal(current.status)) return current;
+      const next = await this.write(current, patch, opts.finish);
+      // The cancel's own retry will write it; so does this, in case that retry never comes (its
+      // server died): either way the job ends cancelled.
+      if (next === CANCELLING) return this.update(jobId, { status: 'cancelled' }, { finish: true });
+      if (next) return next;
+    }
+    throw new Error(`job ${jobId} kept changing under a write`);
+  }
+
+  /**
+   * Writes `current` with `patch` applied, unless someone wrote the job since `current` (then
+   * undefined), or a cancel of it is under way (then CANCELLING, and the handler, if it runs
+   * here, is aborted).
+   */
+  async write(
+    current: JobRecord,
+    patch: JobPatch,
+    finish = false,
+  ): Promise<JobRecord | typeof CANCELLING | undefined> {
+    const now = this.now();
+    const next: JobRecord = {
+      ...current,
+      ...patch,
+      seq: current.seq + 1,
+      updatedAt: now,
+      finishedAt: finish ? now : current.finishedAt,
+    };
+    const written = await this.script('signetWriteIfSeq', next, String(current.seq), {
+      finish,
+      ttl: finish ? this.retentionMs + 60_000 : UNFINISHED_TTL_MS,
+    });
+    if (written === 2) {
+      this.cancelling(next.id);
+      return CANCELLING;
+    }
+    if (written !== 1) return undefined;
+    if (this.latest.has(next.id)) this.latest.set(next.id, next);
+    this.written(next);
+    return next;
+  }
+
+  /** The key that makes a start idempotent: one job per `(clientId, requestId)`. */
+  requestKey(clientId: string, requestId: string): string {
+    return `${this.prefix}:request:${clientId.length}:${clientId}:${requestId}`;
+  }
+
+  private keys(jobId: string): [string, string] {
+    return [`${this.prefix}:job:${jobId}`, `${this.prefix}:job:${jobId}:events`];
+  }
+
+  /**
+   * Runs one of the scripts above to write `record` (as `text`, if already serialized). `first`
+   * is the expected seq (WRITE_IF_SEQ) or the claim (START, CREATE); `finish` marks
+   * WRITE_IF_SEQ's last write of a job.
+   */
+  private script(
+    name: 'signetWriteIfSeq' | 'signetStart' | 'signetCreate',
+    record: JobRecord,
+    first: string,
+    opts: { finish?: boolean; ttl?: number; text?: string } = {},
+  ): Promise<number | string> {
+    const [jobKey, logKey] = this.keys(record.id);
+    const requestKey = this.requestKey(record.clientId, record.requestId);
+    const keys = [jobKey, logKey, this.changeStream, requestKey, this.cancelChannel];
+    const args = [
+      String(record.seq),
+      opts.text ?? JSON.stringify(record),
+      String(opts.ttl ?? UNFINISHED_TTL_MS),
+      record.id,
+      record.status,
+    ];
+    const scripts = this.redis as unknown as RedisScripts;
+    return name === 'signetWriteIfSeq'
+      ? scripts.signetWriteIfSeq(...keys, first, ...args, opts.finish ? '1' : '0')
+      : scripts[name](...keys, first, ...args);
+  }
+}
+
+interface RedisScripts {
+  signetStart(...args: string[]): Promise<number | string>;
+  signetCreate(...args: string[]): Promise<number>;
+  signetWriteIfSeq(...args: string[]): Promise<number>;
+}
