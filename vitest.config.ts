@@ -1,15 +1,42 @@
 import { defineConfig } from 'vitest/config';
 
+/** The suites that run against both HTTP fronts (SIGNET_HTTP, see apps/server/src/testing/front.ts). */
+const BOTH_FRONTS = [
+  'apps/server/src/e2e.test.ts',
+  'apps/server/src/security.test.ts',
+  'apps/server/src/security.property.test.ts',
+  'apps/server/src/python-interop.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Type-level tests (*.test-d.ts) prove the inferred client types.
-    typecheck: {
-      enabled: true,
-      include: ['packages/*/src/**/*.test-d.ts', 'apps/*/src/**/*.test-d.ts'],
-      tsconfig: './tsconfig.typecheck.json',
-    },
+    projects: [
+      {
+        extends: true,
+        test: {
+          // Everything, on Signet's own (default) front.
+          name: 'front:signet',
+          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
+          env: { SIGNET_HTTP: 'signet' },
+          // Type-level tests (*.test-d.ts) prove the inferred client types (once).
+          typecheck: {
+            enabled: true,
+            include: ['packages/*/src/**/*.test-d.ts', 'apps/*/src/**/*.test-d.ts'],
+            tsconfig: './tsconfig.typecheck.json',
+          },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Those suites again, on the same router served by tRPC's standalone adapter.
+          name: 'front:trpc',
+          include: BOTH_FRONTS,
+          env: { SIGNET_HTTP: 'trpc' },
+        },
+      },
+    ],
   },
 });

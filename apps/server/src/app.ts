@@ -69,6 +69,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       logger,
       host: config.host,
       port: config.port,
+      httpFront: config.httpFront,
       windowMs: config.windowMs,
       maxBodyBytes: config.maxBodyBytes,
       concurrency: config.concurrency,

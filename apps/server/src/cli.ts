@@ -49,7 +49,8 @@ async function serve(): Promise<void> {
   const logger = pino({ level: config.logLevel }, pino.destination(2));
   const server = await startApp(config, logger);
   console.log(
-    `signet: listening on ${server.url} (store ${config.store.kind}, role ${config.role})`,
+    `signet: listening on ${server.url} ` +
+      `(store ${config.store.kind}, role ${config.role}, http ${config.httpFront})`,
   );
 
   process.on('SIGHUP', () => server.reloadKeyring());

@@ -13,8 +13,14 @@ describe('loadConfig', () => {
       keyringPath: '.signet/keyring.json',
       store: { kind: 'sqlite', path: '.signet/signet.db' },
       role: 'all',
+      httpFront: 'signet',
       namespace: 'signet',
     });
+  });
+
+  it('reads the HTTP front', () => {
+    expect(loadConfig({ SIGNET_HTTP: 'trpc' }).httpFront).toBe('trpc');
+    expect(loadConfig({ SIGNET_HTTP: 'signet' }).httpFront).toBe('signet');
   });
 
   it('reads a Redis store, its role and its namespace', () => {
@@ -37,6 +43,8 @@ describe('loadConfig', () => {
     [{ SIGNET_PORT: '-1' }, 'SIGNET_PORT'],
     [{ SIGNET_ROLE: 'boss' }, 'SIGNET_ROLE'],
     [{ SIGNET_ROLE: 'api' }, 'SIGNET_ROLE=api'],
+    [{ SIGNET_HTTP: 'bogus' }, 'SIGNET_HTTP'],
+    [{ SIGNET_HTTP: 'TRPC' }, 'SIGNET_HTTP'],
     [{ SIGNET_STORE: 'postgres://db' }, 'SIGNET_STORE'],
     [{ SIGNET_STORE: 'sqlite:' }, 'SIGNET_STORE'],
     [{ SIGNET_STORE: 'redis://[::1' }, 'SIGNET_STORE'],
@@ -67,6 +75,7 @@ describe('bad configuration stops the process with a one-line reason', () => {
   it.each([
     ['serve', { SIGNET_PORT: 'abc' }, 'SIGNET_PORT'],
     ['serve', { SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
+    ['serve', { SIGNET_HTTP: 'bogus' }, 'SIGNET_HTTP'],
     ['worker', { SIGNET_STORE: 'memory:' }, 'SIGNET_STORE=redis://'],
   ] as const)('%s with %o', async (command, env, name) => {
     const { code, stderr } = await run(command, env);

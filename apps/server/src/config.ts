@@ -1,4 +1,10 @@
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_NAMESPACE, DEFAULT_WINDOW_MS } from '@signet/server';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_NAMESPACE,
+  DEFAULT_WINDOW_MS,
+  HTTP_FRONTS,
+  type HttpFront,
+} from '@signet/server';
 
 /** A configuration problem: the process stops with this one-line message. */
 export class ConfigError extends Error {
@@ -16,6 +22,8 @@ export interface Config {
   keyringPath: string;
   store: StoreConfig;
   role: 'all' | 'api';
+  /** `signet`: Signet's fast HTTP front; `trpc`: the same router through tRPC's adapter. */
+  httpFront: HttpFront;
   windowMs: number;
   maxBodyBytes: number;
   concurrency: number;
@@ -77,6 +85,15 @@ function namespace(env: NodeJS.ProcessEnv): string {
   return raw;
 }
 
+function httpFront(env: NodeJS.ProcessEnv): HttpFront {
+  const raw = env.SIGNET_HTTP || 'signet';
+  if (!(HTTP_FRONTS as readonly string[]).includes(raw)) {
+    const fronts = HTTP_FRONTS.map((front) => `"${front}"`).join(' or ');
+    throw new ConfigError(`SIGNET_HTTP must be ${fronts}, not "${raw.slice(0, 80)}"`);
+  }
+  return raw as HttpFront;
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -96,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyringPath: env.SIGNET_KEYRING || '.signet/keyring.json',
     store,
     role,
+    httpFront: httpFront(env),
     windowMs: integer(env, 'SIGNET_WINDOW_MS', DEFAULT_WINDOW_MS, 1_000, 86_400_000),
     maxBodyBytes: integer(
       env,

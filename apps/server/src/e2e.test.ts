@@ -25,7 +25,7 @@ import {
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
-import { loadConfig } from './config.ts';
+import { FRONT, frontConfig } from './testing/front.ts';
 
 const SERVER_ID = 'mcp-server-001';
 const secrets = {
@@ -65,9 +65,10 @@ beforeAll(async () => {
   const keyringPath = join(dir, 'keyring.json');
   writeFileSync(keyringPath, JSON.stringify(keyring));
   server = await startApp(
-    loadConfig({ SIGNET_STORE: 'memory:', SIGNET_PORT: '0', SIGNET_KEYRING: keyringPath }),
+    frontConfig({ SIGNET_STORE: 'memory:', SIGNET_PORT: '0', SIGNET_KEYRING: keyringPath }),
     pino({ level: 'silent' }),
   );
+  expect(server.httpFront).toBe(FRONT);
 });
 
 afterAll(async () => {

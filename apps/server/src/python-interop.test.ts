@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FRONT, onFront } from './testing/front.ts';
 
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const SCRIPT = fileURLToPath(new URL('../interop/tutorial_client.py', import.meta.url));
@@ -78,15 +79,16 @@ describe.skipIf(!hasPython)('interop with the tutorial (Python)', () => {
     server = await startProcess(
       'pnpm',
       ['serve'],
-      {
+      onFront({
         SIGNET_HOST: '127.0.0.1',
         SIGNET_PORT: '0',
         SIGNET_STORE: 'memory:',
         SIGNET_KEYRING: keyringPath,
         SIGNET_LOG_LEVEL: 'warn',
-      },
+      }),
       20_000,
     );
+    expect(server.output()).toContain(`http ${FRONT})`);
   });
 
   afterAll(async () => {
@@ -94,7 +96,8 @@ describe.skipIf(!hasPython)('interop with the tutorial (Python)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a Python stdlib client signing like the tutorial calls every tool', async () => {
+  // (The front is in the title: CI checks that this passed on each.)
+  it(`a Python stdlib client signing like the tutorial calls every tool (${FRONT} front)`, async () => {
     const keyring = JSON.parse(readFileSync(keyringPath, 'utf8')) as { server_id: string };
     const result = await run('python3', [SCRIPT, server!.url, keyringPath], { timeoutMs: 25_000 });
     expect(result.code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(0);

@@ -26,7 +26,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
-import { loadConfig } from './config.ts';
+import { frontConfig } from './testing/front.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
@@ -131,7 +131,7 @@ beforeAll(async () => {
   const keyringPath = join(dir, 'keyring.json');
   writeFileSync(keyringPath, JSON.stringify(keyringFile));
   app = await startApp(
-    loadConfig({
+    frontConfig({
       SIGNET_PORT: '0',
       SIGNET_STORE: `sqlite:${join(dir, 'signet.db')}`,
       SIGNET_KEYRING: keyringPath,

@@ -52,12 +52,14 @@ export class StoreUnavailableError extends SignetError {
 }
 
 /** The reason code for errors that tRPC raises itself, before any Signet code ran. */
-export function reasonForTrpcCode(code: TRPC_ERROR_CODE_KEY): ReasonCode {
+export function reasonForTrpcCode(code: TRPC_ERROR_CODE_KEY, cause?: unknown): ReasonCode {
   switch (code) {
     case 'PARSE_ERROR':
       return 'PARSE_ERROR';
     case 'BAD_REQUEST':
-      return 'BAD_ENVELOPE';
+      // tRPC's own adapters report a body (or `input`) that is not JSON as a BAD_REQUEST caused
+      // by JSON.parse's SyntaxError: check 1's 400 PARSE_ERROR.
+      return cause instanceof SyntaxError ? 'PARSE_ERROR' : 'BAD_ENVELOPE';
     case 'NOT_FOUND':
       return 'UNKNOWN_TOOL';
     case 'METHOD_NOT_SUPPORTED':

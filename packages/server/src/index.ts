@@ -31,3 +31,4 @@ export {
   type SignetProcedureKind,
   signedProcedure,
 } from './trpc.ts';
+export * from './trpc-front.ts';

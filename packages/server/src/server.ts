@@ -5,10 +5,20 @@ import { createSignetRequestHandler } from './http.ts';
 import type { SignetRouter } from './router.ts';
 import type { SignetServices } from './services.ts';
 import { createSignet, type SignetOptions } from './signet.ts';
+import { createTrpcRequestHandler } from './trpc-front.ts';
+
+/** The HTTP fronts a Signet server can be served by (`SIGNET_HTTP`). */
+export const HTTP_FRONTS = ['signet', 'trpc'] as const;
+export type HttpFront = (typeof HTTP_FRONTS)[number];
 
 export interface SignetServerOptions<C extends ContractSet> extends SignetOptions<C> {
   host?: string;
   port?: number;
+  /**
+   * `signet` (the default): Signet's fast HTTP front; `trpc`: the same router through tRPC's
+   * standalone adapter, wrapped so that check 1 and Retry-After still hold (slower; the reference).
+   */
+  httpFront?: HttpFront;
 }
 
 export interface RunningSignetServer<C extends ContractSet> {
@@ -17,17 +27,27 @@ export interface RunningSignetServer<C extends ContractSet> {
   router: SignetRouter<C>;
   services: SignetServices;
   http: Server;
+  /** Which front answers on `http`. */
+  httpFront: HttpFront;
   /** Stops taking calls, lets running jobs finish within `graceMs`, then closes the store. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
 
-/** A Signet server on `node:http`, with Signet's own HTTP front. */
+/** A Signet server on `node:http`, with Signet's own HTTP front or tRPC's (`httpFront`). */
 export async function startSignetServer<C extends ContractSet>(
   opts: SignetServerOptions<C>,
 ): Promise<RunningSignetServer<C>> {
+  if (opts.httpFront !== undefined && !HTTP_FRONTS.includes(opts.httpFront)) {
+    throw new Error(`httpFront must be one of ${HTTP_FRONTS.join(', ')}, not "${opts.httpFront}"`);
+  }
+  const httpFront = opts.httpFront ?? 'signet';
   const signet = await createSignet(opts);
   const { router, services } = signet;
-  const http = createServer(createSignetRequestHandler({ router, services }));
+  const http = createServer(
+    httpFront === 'trpc'
+      ? createTrpcRequestHandler(signet)
+      : createSignetRequestHandler({ router, services }),
+  );
   http.keepAliveTimeout = 5_000;
 
   try {
@@ -52,6 +72,7 @@ export async function startSignetServer<C extends ContractSet>(
     router,
     services,
     http,
+    httpFront,
     close: (closeOpts) => {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

@@ -65,6 +65,7 @@ export interface SignetErrorShape {
 
 /** What a client may read of an error not raised by Signet itself: never its own message. */
 const GENERIC_MESSAGES: Partial<Record<ReasonCode, string>> = {
+  PARSE_ERROR: 'not valid JSON',
   INTERNAL: 'internal error',
   TOOL_FAILED: 'the tool failed',
 };
@@ -72,7 +73,7 @@ const GENERIC_MESSAGES: Partial<Record<ReasonCode, string>> = {
 /** The tRPC error shape of DESIGN 1.2: reason code, and the signed envelope once authenticated. */
 export function errorShape(error: TRPCError, path: string | undefined): SignetErrorShape {
   const signet = error instanceof SignetError ? error : undefined;
-  const reason = signet?.reason ?? reasonForTrpcCode(error.code);
+  const reason = signet?.reason ?? reasonForTrpcCode(error.code, error.cause);
   const message = signet
     ? error.message
     : (GENERIC_MESSAGES[reason] ?? (error.cause ? reason.toLowerCase() : error.message));

@@ -1,0 +1,67 @@
+import type { IncomingMessage, RequestListener } from 'node:http';
+import type { AnyTRPCProcedure, AnyTRPCRouter } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { SignetError } from './errors.ts';
+import { readBody, retryAfterOf, routeCall, sendFailure } from './http-checks.ts';
+import type { SignetServices } from './services.ts';
+import type { SignetContext } from './trpc.ts';
+
+/**
+ * The same router served by tRPC's own standalone adapter (`SIGNET_HTTP=trpc`): the proof that
+ * a Signet server is a tRPC server, and the reference the fast front (http.ts) is held to. It is
+ * slower (BENCHMARKS.md).
+ *
+ * A thin layer around `createHTTPHandler`, for what tRPC's adapter does not do as DESIGN 1.4-1.5
+ * ask: the HTTP layer the fast front shares (`routeCall`: health check, unknown tools, batching,
+ * methods, media type), and the body read with check 1's limit and lingering close, handed over
+ * as `req.body` (as Express's body parser would). tRPC does the rest: parsing the input, calling
+ * the procedure, the result, the errors (through the router's error formatter) and watch_job's
+ * SSE; `responseMeta` adds a 429's Retry-After.
+ */
+export function createTrpcRequestHandler(signet: {
+  router: AnyTRPCRouter;
+  services: SignetServices;
+  /** The context of every call (see `createSignet`). */
+  createContext(): SignetContext;
+}): RequestListener {
+  const { router, services } = signet;
+  const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
+  const trpc = createHTTPHandler({
+    router,
+    basePath: '/trpc/',
+    createContext: signet.createContext,
+    allowBatching: false,
+    // (The body comes read already; this is the same limit, should the adapter ever read it.)
+    maxBodySize: services.maxBodyBytes,
+    responseMeta: ({ errors }) => {
+      const retryAfter = errors.map(retryAfterOf).find((value) => value !== undefined);
+      return retryAfter === undefined
+        ? {}
+        : { headers: new Headers({ 'retry-after': retryAfter }) };
+    },
+    onError: ({ error, path }) => {
+      // (Refusals are answers; a failure inside a procedure was logged where it happened.)
+      if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
+        services.logger.error({ err: error.cause ?? error, path }, 'unexpected error');
+      }
+    },
+  });
+
+  return (req, res) => {
+    const routed = routeCall(req, res, procedures);
+    if (!routed) return;
+    // A subscription's input is in its URL: nothing to read.
+    if (routed.subscription) {
+      trpc(req, res);
+      return;
+    }
+    readBody(req, services.maxBodyBytes).then(
+      (body) => {
+        // (tRPC reads an empty body as no input: refused at check 1 all the same, as not JSON.)
+        (req as IncomingMessage & { body?: string }).body = body;
+        trpc(req, res);
+      },
+      (error: unknown) => sendFailure(res, error, routed.path, services.logger),
+    );
+  };
+}
