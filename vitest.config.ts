@@ -6,6 +6,7 @@ const BOTH_FRONTS = [
   'apps/server/src/security.test.ts',
   'apps/server/src/security.property.test.ts',
   'apps/server/src/python-interop.test.ts',
+  'apps/server/src/hostile-load.test.ts',
 ];
 
 export default defineConfig({

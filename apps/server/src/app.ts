@@ -70,6 +70,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       host: config.host,
       port: config.port,
       httpFront: config.httpFront,
+      httpLimits: config.httpLimits,
       windowMs: config.windowMs,
       maxBodyBytes: config.maxBodyBytes,
       concurrency: config.concurrency,

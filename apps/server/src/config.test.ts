@@ -15,6 +15,31 @@ describe('loadConfig', () => {
       role: 'all',
       httpFront: 'signet',
       namespace: 'signet',
+      httpLimits: {
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnections: 10_000,
+        ssePingMs: 15_000,
+      },
+    });
+  });
+
+  it('reads the timeouts and the connection cap', () => {
+    expect(
+      loadConfig({
+        SIGNET_HEADERS_TIMEOUT_MS: '500',
+        SIGNET_REQUEST_TIMEOUT_MS: '2000',
+        SIGNET_KEEPALIVE_TIMEOUT_MS: '100',
+        SIGNET_MAX_CONNECTIONS: '50',
+        SIGNET_SSE_PING_MS: '1000',
+      }).httpLimits,
+    ).toEqual({
+      headersTimeoutMs: 500,
+      requestTimeoutMs: 2_000,
+      keepAliveTimeoutMs: 100,
+      maxConnections: 50,
+      ssePingMs: 1_000,
     });
   });
 
@@ -53,6 +78,12 @@ describe('loadConfig', () => {
     [{ SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
     [{ SIGNET_NAMESPACE: 'jobs:*' }, 'SIGNET_NAMESPACE'],
     [{ SIGNET_NAMESPACE: 'x'.repeat(65) }, 'SIGNET_NAMESPACE'],
+    [{ SIGNET_HEADERS_TIMEOUT_MS: '0' }, 'SIGNET_HEADERS_TIMEOUT_MS'],
+    [{ SIGNET_REQUEST_TIMEOUT_MS: '2s' }, 'SIGNET_REQUEST_TIMEOUT_MS'],
+    [{ SIGNET_REQUEST_TIMEOUT_MS: '5000' }, 'SIGNET_HEADERS_TIMEOUT_MS (10000) must not exceed'],
+    [{ SIGNET_KEEPALIVE_TIMEOUT_MS: '-5' }, 'SIGNET_KEEPALIVE_TIMEOUT_MS'],
+    [{ SIGNET_MAX_CONNECTIONS: '0' }, 'SIGNET_MAX_CONNECTIONS'],
+    [{ SIGNET_SSE_PING_MS: '10' }, 'SIGNET_SSE_PING_MS'],
   ])('refuses %o, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);

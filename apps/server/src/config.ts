@@ -1,9 +1,11 @@
 import {
+  DEFAULT_HTTP_LIMITS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_NAMESPACE,
   DEFAULT_WINDOW_MS,
   HTTP_FRONTS,
   type HttpFront,
+  type HttpLimits,
 } from '@signet/server';
 
 /** A configuration problem: the process stops with this one-line message. */
@@ -24,6 +26,8 @@ export interface Config {
   role: 'all' | 'api';
   /** `signet`: Signet's fast HTTP front; `trpc`: the same router through tRPC's adapter. */
   httpFront: HttpFront;
+  /** Timeouts, connection cap and SSE keep-alive of the HTTP server. */
+  httpLimits: HttpLimits;
   windowMs: number;
   maxBodyBytes: number;
   concurrency: number;
@@ -94,6 +98,24 @@ function httpFront(env: NodeJS.ProcessEnv): HttpFront {
   return raw as HttpFront;
 }
 
+function httpLimits(env: NodeJS.ProcessEnv): HttpLimits {
+  const d = DEFAULT_HTTP_LIMITS;
+  const hour = 3_600_000;
+  const limits: HttpLimits = {
+    headersTimeoutMs: integer(env, 'SIGNET_HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 100, hour),
+    requestTimeoutMs: integer(env, 'SIGNET_REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 100, hour),
+    keepAliveTimeoutMs: integer(env, 'SIGNET_KEEPALIVE_TIMEOUT_MS', d.keepAliveTimeoutMs, 1, hour),
+    maxConnections: integer(env, 'SIGNET_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
+    ssePingMs: integer(env, 'SIGNET_SSE_PING_MS', d.ssePingMs, 100, hour),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(
+      `SIGNET_HEADERS_TIMEOUT_MS (${limits.headersTimeoutMs}) must not exceed SIGNET_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs})`,
+    );
+  }
+  return limits;
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -114,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     store,
     role,
     httpFront: httpFront(env),
+    httpLimits: httpLimits(env),
     windowMs: integer(env, 'SIGNET_WINDOW_MS', DEFAULT_WINDOW_MS, 1_000, 86_400_000),
     maxBodyBytes: integer(
       env,

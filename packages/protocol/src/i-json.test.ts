@@ -67,8 +67,8 @@ function referenceDuplicate(text: string): string | undefined {
 /** A name written as JSON, sometimes with needless escapes (`\u0061` for `a`). */
 const writtenName = fc
   .tuple(fc.constantFrom('a', 'b', 'args', 'é', '"', '\\', 'a"b', '{', '', '\u2028'), fc.boolean())
-  .map(([name, escape]) =>
-    escape
+  .map(([name, escaped]) =>
+    escaped
       ? `"${[...name].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`
       : JSON.stringify(name),
   );

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { duplicateMemberName } from '@signet/protocol';
 import type { AnyTRPCProcedure, TRPCError } from '@trpc/server';
 import type { Logger } from 'pino';
 import { SignetError } from './errors.ts';
@@ -45,6 +46,11 @@ export function sendFailure(
   path: string | undefined,
   logger: Logger,
 ) {
+  if (error === CLIENT_GONE) {
+    // (Nobody is left to answer, and nothing went wrong here: not an error of the server's.)
+    logger.debug({ path }, 'the client went away before its request was read');
+    return;
+  }
   if (error instanceof SignetError || (error as TRPCError)?.name === 'TRPCError') {
     sendError(res, error as TRPCError, path);
   } else {
@@ -115,9 +121,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       resolve(body.toString('utf8'));
     });
-    req.once('error', reject);
+    req.once('error', () => reject(CLIENT_GONE));
   });
 }
+
+/** Why a body was not read to its end: the connection closed first (or timed out: a 408). */
+const CLIENT_GONE = new Error('the client went away');
 
 /** A call that passed the HTTP layer: a procedure, and the method and media type it takes. */
 export interface RoutedCall {
@@ -180,4 +189,31 @@ export function routeCall(
     return undefined;
   }
   return { path, procedure, subscription };
+}
+
+/**
+ * Check 1's parse: `text` as JSON, refused (400 PARSE_ERROR, unsigned) unless it is I-JSON, so
+ * that no parser can see another call in it than the one that is verified (DESIGN 1.1).
+ */
+export function parseJson(text: string, what: 'body' | 'input'): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new SignetError('PARSE_ERROR', `the ${what} is not valid JSON`);
+  }
+  const duplicate = duplicateMemberName(text);
+  if (duplicate !== undefined) {
+    throw new SignetError(
+      'PARSE_ERROR',
+      `the ${what} names the member ${JSON.stringify(duplicate.slice(0, 64))} twice in one object`,
+    );
+  }
+  return value;
+}
+
+/** A subscription's `input` query parameter, parsed as check 1 parses a body (absent: undefined). */
+export function queryInput(url: string): unknown {
+  const text = new URL(url, 'http://localhost').searchParams.get('input');
+  return text === null ? undefined : parseJson(text, 'input');
 }

@@ -9,42 +9,20 @@ import {
 import { SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
 import { holdForTurn } from './hold-writes.ts';
-import { readBody, routeCall, sendFailure, sendJson } from './http-checks.ts';
+import {
+  parseJson,
+  queryInput,
+  readBody,
+  routeCall,
+  sendFailure,
+  sendJson,
+} from './http-checks.ts';
+import { DEFAULT_HTTP_LIMITS } from './http-limits.ts';
 import type { SignetServices } from './services.ts';
-import { errorShape, type SignetContext } from './trpc.ts';
-
-/** What tRPC's SSE adapter answers a subscription with (its `sseHeaders`, and its `vary`). */
-const SSE_HEADERS = {
-  'content-type': 'text/event-stream',
-  'cache-control': 'no-cache, no-transform',
-  'x-accel-buffering': 'no',
-  connection: 'keep-alive',
-  vary: 'trpc-accept, accept',
-};
-
-/**
- * tRPC's SSE events, as its `sseStreamProducer` writes them: each field on a line of its own,
- * then two more newlines. `sse.test.ts` holds these to tRPC's own output.
- */
-export const sseEvents = {
-  connected: 'event: connected\ndata: {}\n\n\n',
-  data: (json: string, id: string) => `data: ${json}\nid: ${id}\n\n\n`,
-  return: 'event: return\ndata: \n\n\n',
-  error: (json: string) => `event: serialized-error\ndata: ${json}\n\n\n`,
-};
+import { SSE_HEADERS, sendSseRefusal, sseEvents } from './sse.ts';
+import type { SignetContext } from './trpc.ts';
 
 const CLIENT_GONE = new Error('the client went away');
-
-/** A subscription's `input` query parameter, parsed as tRPC parses it (absent: undefined). */
-function queryInput(url: string): unknown {
-  const text = new URL(url, 'http://localhost').searchParams.get('input');
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new SignetError('PARSE_ERROR', 'the input is not valid JSON');
-  }
-}
 
 /** The JSON text of a procedure's signed envelope. */
 function jsonOf(envelope: SignedEnvelope): string {
@@ -61,8 +39,11 @@ function jsonOf(envelope: SignedEnvelope): string {
 export function createSignetRequestHandler(opts: {
   router: AnyTRPCRouter;
   services: SignetServices;
+  /** How often a stream with nothing to say sends a `ping` event (default 15 s). */
+  ssePingMs?: number;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { router, services } = opts;
+  const ssePingMs = opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs;
   const ctx: SignetContext = { services };
   const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
 
@@ -73,13 +54,7 @@ export function createSignetRequestHandler(opts: {
     procedure: AnyTRPCProcedure,
   ) {
     try {
-      const body = await readBody(req, services.maxBodyBytes);
-      let input: unknown;
-      try {
-        input = JSON.parse(body);
-      } catch {
-        throw new SignetError('PARSE_ERROR', 'the body is not valid JSON');
-      }
+      const input = parseJson(await readBody(req, services.maxBodyBytes), 'body');
       const signed: SignedEnvelope = await procedure({
         ctx,
         getRawInput: async () => input,
@@ -103,8 +78,12 @@ export function createSignetRequestHandler(opts: {
     procedure: AnyTRPCProcedure,
   ) {
     const closed = new AbortController();
-    // (A reason of our own: the default one is a DOMException, whose stack trace costs.)
-    res.once('close', () => closed.abort(CLIENT_GONE));
+    let pinger: NodeJS.Timeout | undefined;
+    res.once('close', () => {
+      clearInterval(pinger);
+      // (A reason of our own: the default one is a DOMException, whose stack trace costs.)
+      closed.abort(CLIENT_GONE);
+    });
     // What is ready in the same event-loop turn (the headers, `connected` and the job's current
     // state; its last update and `return`) goes out in one write.
     const hold = res.socket ? holdForTurn(res.socket) : () => {};
@@ -126,6 +105,9 @@ export function createSignetRequestHandler(opts: {
         batchIndex: 0,
       });
       open();
+      // (A ping on a stream that just spoke is harmless: tRPC's clients and EventSource skip it.)
+      pinger = setInterval(() => res.write(sseEvents.ping), ssePingMs);
+      pinger.unref();
       for await (const [id, envelope] of updates) {
         hold();
         if (!res.write(sseEvents.data(jsonOf(envelope), id))) {
@@ -133,18 +115,20 @@ export function createSignetRequestHandler(opts: {
         }
       }
       // (A client that went away gets nothing more, as from tRPC.)
+      clearInterval(pinger);
       if (!closed.signal.aborted) {
         hold();
         res.end(sseEvents.return);
       }
     } catch (cause) {
+      clearInterval(pinger);
       if (closed.signal.aborted) return;
       const error = getTRPCErrorFromUnknown(cause);
       if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
         services.logger.error({ err: error.cause ?? error, path }, 'subscription failed');
       }
-      open();
-      res.end(sseEvents.error(JSON.stringify(errorShape(error, path))));
+      hold();
+      sendSseRefusal(res, error, path);
     }
   }
 

@@ -3,6 +3,7 @@ export { type EnvelopeContext, SIGNED_JSON, type SignedEnvelope } from './envelo
 export * from './errors.ts';
 export * from './handlers.ts';
 export * from './http.ts';
+export * from './http-limits.ts';
 export * from './jobs/local-engine.ts';
 export * from './jobs/record.ts';
 export * from './jobs/tool-error.ts';

@@ -1,7 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ContractSet } from '@signet/contracts';
 import { createSignetRequestHandler } from './http.ts';
+import { createLimitedServer, type HttpLimits, httpLimits } from './http-limits.ts';
 import type { SignetRouter } from './router.ts';
 import type { SignetServices } from './services.ts';
 import { createSignet, type SignetOptions } from './signet.ts';
@@ -19,6 +20,8 @@ export interface SignetServerOptions<C extends ContractSet> extends SignetOption
    * standalone adapter, wrapped so that check 1 and Retry-After still hold (slower; the reference).
    */
   httpFront?: HttpFront;
+  /** Timeouts and connection limits (`DEFAULT_HTTP_LIMITS` for what is left out). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface RunningSignetServer<C extends ContractSet> {
@@ -41,14 +44,16 @@ export async function startSignetServer<C extends ContractSet>(
     throw new Error(`httpFront must be one of ${HTTP_FRONTS.join(', ')}, not "${opts.httpFront}"`);
   }
   const httpFront = opts.httpFront ?? 'signet';
+  const limits = httpLimits(opts.httpLimits);
   const signet = await createSignet(opts);
   const { router, services } = signet;
-  const http = createServer(
+  const { ssePingMs } = limits;
+  const http = createLimitedServer(
+    limits,
     httpFront === 'trpc'
-      ? createTrpcRequestHandler(signet)
-      : createSignetRequestHandler({ router, services }),
+      ? createTrpcRequestHandler(signet, { ssePingMs })
+      : createSignetRequestHandler({ router, services, ssePingMs }),
   );
-  http.keepAliveTimeout = 5_000;
 
   try {
     await new Promise<void>((resolve, reject) => {

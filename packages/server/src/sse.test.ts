@@ -4,7 +4,7 @@ import { getTRPCErrorFromUnknown, tracked } from '@trpc/server';
 import { sseStreamProducer } from '@trpc/server/unstable-core-do-not-import';
 import { describe, expect, it } from 'vitest';
 import { SignetError } from './errors.ts';
-import { sseEvents } from './http.ts';
+import { sseEvents } from './sse.ts';
 import { errorShape } from './trpc.ts';
 
 const envelopes = [
@@ -56,5 +56,21 @@ describe("watch_job's SSE framing", () => {
         sseEvents.data(JSON.stringify(envelopes[0]!.data), envelopes[0]!.id) +
         sseEvents.error(shape),
     ).toBe(after);
+  });
+
+  it('pings as tRPC pings a stream that has nothing to say', async () => {
+    const stream = sseStreamProducer({
+      data: (async function* () {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        yield tracked('1', { status: 'done' });
+      })(),
+      ping: { enabled: true, intervalMs: 20 },
+      formatError: ({ error }) => errorShape(getTRPCErrorFromUnknown(error), 'watch_job'),
+    });
+    const text = await new Response(stream as ReadableStream<Uint8Array>).text();
+    expect(text).toContain(sseEvents.ping);
+    expect(text.replaceAll(sseEvents.ping, '')).toBe(
+      sseEvents.connected + sseEvents.data('{"status":"done"}', '1') + sseEvents.return,
+    );
   });
 });

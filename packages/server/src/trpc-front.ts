@@ -2,8 +2,17 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import type { AnyTRPCProcedure, AnyTRPCRouter } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { SignetError } from './errors.ts';
-import { readBody, retryAfterOf, routeCall, sendFailure } from './http-checks.ts';
+import {
+  parseJson,
+  queryInput,
+  readBody,
+  retryAfterOf,
+  routeCall,
+  sendFailure,
+} from './http-checks.ts';
+import { DEFAULT_HTTP_LIMITS } from './http-limits.ts';
 import type { SignetServices } from './services.ts';
+import { sendSseRefusal } from './sse.ts';
 import type { SignetContext } from './trpc.ts';
 
 /**
@@ -18,13 +27,17 @@ import type { SignetContext } from './trpc.ts';
  * the procedure, the result, the errors (through the router's error formatter) and watch_job's
  * SSE; `responseMeta` adds a 429's Retry-After.
  */
-export function createTrpcRequestHandler(signet: {
-  router: AnyTRPCRouter;
-  services: SignetServices;
-  /** The context of every call (see `createSignet`). */
-  createContext(): SignetContext;
-}): RequestListener {
-  const { router, services } = signet;
+export function createTrpcRequestHandler(
+  signet: {
+    router: AnyTRPCRouter;
+    services: SignetServices;
+    /** The context of every call (see `createSignet`). */
+    createContext(): SignetContext;
+  },
+  opts: { ssePingMs?: number } = {},
+): RequestListener {
+  const { services } = signet;
+  const router = withSsePing(signet.router, opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs);
   const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
   const trpc = createHTTPHandler({
     router,
@@ -50,13 +63,27 @@ export function createTrpcRequestHandler(signet: {
   return (req, res) => {
     const routed = routeCall(req, res, procedures);
     if (!routed) return;
-    // A subscription's input is in its URL: nothing to read.
+    // A subscription's input is in its URL: nothing to read, but check 1 all the same.
     if (routed.subscription) {
+      try {
+        queryInput(req.url ?? '/');
+      } catch (error) {
+        // (As the fast front answers it: a refused watch is an SSE error event.)
+        sendSseRefusal(res, error as SignetError, routed.path);
+        return;
+      }
       trpc(req, res);
       return;
     }
     readBody(req, services.maxBodyBytes).then(
       (body) => {
+        // (Parsed here for check 1 alone; tRPC parses the text again, as it would any body.)
+        try {
+          parseJson(body, 'body');
+        } catch (error) {
+          sendFailure(res, error, routed.path, services.logger);
+          return;
+        }
         // (tRPC reads an empty body as no input: refused at check 1 all the same, as not JSON.)
         (req as IncomingMessage & { body?: string }).body = body;
         trpc(req, res);
@@ -64,4 +91,19 @@ export function createTrpcRequestHandler(signet: {
       (error: unknown) => sendFailure(res, error, routed.path, services.logger),
     );
   };
+}
+
+/**
+ * The router as this front serves it: tRPC's SSE producer takes its ping from the router's root
+ * config, which every Signet router shares, so this front gets a copy with its own.
+ */
+function withSsePing(router: AnyTRPCRouter, intervalMs: number): AnyTRPCRouter {
+  const config = router._def._config;
+  return {
+    ...router,
+    _def: {
+      ...router._def,
+      _config: { ...config, sse: { ...config.sse, ping: { enabled: true, intervalMs } } },
+    },
+  } as AnyTRPCRouter;
 }
