@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, WORKER_READY } from '@signet/server/testing';
+import { iJsonCostNote } from './check-cost.ts';
 import {
   bench,
   benchKeyring,
@@ -110,7 +111,7 @@ const steal: number[] = [];
 const generator = startGenerator();
 
 const rows: Row[] = [];
-const notes: string[] = [];
+const notes: string[] = [iJsonCostNote(credentials, { numbers })];
 
 /** A target of the table: how to start it, and the load that drives it for one slice. */
 interface Target {
