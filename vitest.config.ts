@@ -2,8 +2,15 @@ import { defineConfig } from 'vitest/config';
 
 /** The suites that run against both HTTP fronts (SIGNET_HTTP, see apps/server/src/testing/front.ts). */
 const BOTH_FRONTS = [
-  'apps/server/src/e2e.test.ts',
-  'apps/server/src/security.test.ts',
+  'apps/server/src/e2e.client.test.ts',
+  'apps/server/src/e2e.envelopes.test.ts',
+  'apps/server/src/e2e.tampering.test.ts',
+  'apps/server/src/security.replay.test.ts',
+  'apps/server/src/security.bodies.test.ts',
+  'apps/server/src/security.keyring.test.ts',
+  'apps/server/src/security.rate-limit.test.ts',
+  'apps/server/src/security.prototype.test.ts',
+  'apps/server/src/security.disclosure.test.ts',
   'apps/server/src/security.property.test.ts',
   'apps/server/src/python-interop.test.ts',
   'apps/server/src/hostile-load.test.ts',
