@@ -14,6 +14,7 @@ const BOTH_FRONTS = [
   'apps/server/src/security.property.test.ts',
   'apps/server/src/python-interop.test.ts',
   'apps/server/src/hostile-load.test.ts',
+  'apps/server/src/limits.test.ts',
 ];
 
 export default defineConfig({

@@ -76,6 +76,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       concurrency: config.concurrency,
       retentionMs: config.retentionMs,
       ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+      clientLimits: config.clientLimits,
     });
     return {
       ...server,

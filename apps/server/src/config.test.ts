@@ -22,7 +22,15 @@ describe('loadConfig', () => {
         maxConnections: 10_000,
         ssePingMs: 15_000,
       },
+      clientLimits: { watchStreams: 100, unfinishedJobs: 1_000 },
     });
+  });
+
+  it('reads the per-client caps', () => {
+    expect(
+      loadConfig({ SIGNET_MAX_WATCHES_PER_CLIENT: '2', SIGNET_MAX_JOBS_PER_CLIENT: '5000' })
+        .clientLimits,
+    ).toEqual({ watchStreams: 2, unfinishedJobs: 5_000 });
   });
 
   it('reads the timeouts and the connection cap', () => {
@@ -84,6 +92,10 @@ describe('loadConfig', () => {
     [{ SIGNET_KEEPALIVE_TIMEOUT_MS: '-5' }, 'SIGNET_KEEPALIVE_TIMEOUT_MS'],
     [{ SIGNET_MAX_CONNECTIONS: '0' }, 'SIGNET_MAX_CONNECTIONS'],
     [{ SIGNET_SSE_PING_MS: '10' }, 'SIGNET_SSE_PING_MS'],
+    [{ SIGNET_MAX_WATCHES_PER_CLIENT: '0' }, 'SIGNET_MAX_WATCHES_PER_CLIENT'],
+    [{ SIGNET_MAX_WATCHES_PER_CLIENT: 'lots' }, 'SIGNET_MAX_WATCHES_PER_CLIENT'],
+    [{ SIGNET_MAX_JOBS_PER_CLIENT: '-1' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
+    [{ SIGNET_MAX_JOBS_PER_CLIENT: '2.5' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
   ])('refuses %o, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
@@ -107,6 +119,7 @@ describe('bad configuration stops the process with a one-line reason', () => {
     ['serve', { SIGNET_PORT: 'abc' }, 'SIGNET_PORT'],
     ['serve', { SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
     ['serve', { SIGNET_HTTP: 'bogus' }, 'SIGNET_HTTP'],
+    ['serve', { SIGNET_MAX_JOBS_PER_CLIENT: '0' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
     ['worker', { SIGNET_STORE: 'memory:' }, 'SIGNET_STORE=redis://'],
   ] as const)('%s with %o', async (command, env, name) => {
     const { code, stderr } = await run(command, env);

@@ -1,4 +1,6 @@
 import {
+  type ClientLimits,
+  DEFAULT_CLIENT_LIMITS,
   DEFAULT_HTTP_LIMITS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_NAMESPACE,
@@ -39,6 +41,8 @@ export interface Config {
   namespace: string;
   /** Calls per second per client, sustained and burst; undefined = unlimited. */
   rateLimit: { perSecond: number; burst: number } | undefined;
+  /** Watch streams (per process) and unfinished jobs (per deployment) each client may hold. */
+  clientLimits: ClientLimits;
   logLevel: string;
 }
 
@@ -151,6 +155,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockMs: integer(env, 'SIGNET_LOCK_MS', 10_000, 1_000, 600_000),
     namespace: namespace(env),
     rateLimit: rateLimit(env),
+    clientLimits: {
+      watchStreams: integer(
+        env,
+        'SIGNET_MAX_WATCHES_PER_CLIENT',
+        DEFAULT_CLIENT_LIMITS.watchStreams,
+        1,
+        1_000_000,
+      ),
+      unfinishedJobs: integer(
+        env,
+        'SIGNET_MAX_JOBS_PER_CLIENT',
+        DEFAULT_CLIENT_LIMITS.unfinishedJobs,
+        1,
+        100_000_000,
+      ),
+    },
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };
 }

@@ -106,7 +106,8 @@ export class JobHandle<O> {
 
   /**
    * Waits for the job's output. Watches the job over SSE, and falls back to polling with
-   * backoff if the stream cannot be had. Throws `JobFailedError` if the job fails or is
+   * backoff if the stream cannot be had (it dropped, or the client has its cap of streams open
+   * on the server). Throws `JobFailedError` if the job fails or is
    * cancelled.
    */
   async result(opts: WaitOptions = {}): Promise<O> {
@@ -122,8 +123,11 @@ export class JobHandle<O> {
       try {
         for await (const next of this.watch({ signal: opts.signal })) seen(next);
       } catch (error) {
-        // A refusal with a reason (e.g. JOB_NOT_FOUND) is final; a dropped stream is not.
-        if (signetReason(error) !== undefined || !(error instanceof TRPCClientError)) throw error;
+        // A refusal with a reason (e.g. JOB_NOT_FOUND) is final; a dropped stream is not, nor a
+        // watch refused for the client's cap on open streams (RATE_LIMITED): polling goes on.
+        const reason = signetReason(error);
+        const refused = reason !== undefined && reason !== 'RATE_LIMITED';
+        if (refused || !(error instanceof TRPCClientError)) throw error;
       }
     }
     let interval = opts.pollMs ?? 100;

@@ -17,7 +17,7 @@ import {
   type VerifiedCall,
 } from './envelope.ts';
 import { SignetError } from './errors.ts';
-import type { JobUpdate } from './jobs/types.ts';
+import type { JobAdmission, JobUpdate } from './jobs/types.ts';
 import type { SignetServices } from './services.ts';
 import type { SignetCallInfo, SignetContext, SignetMeta, SignetProcedureKind } from './trpc.ts';
 
@@ -39,13 +39,17 @@ export interface EnvelopeContext {
   signet: SignetCallInfo;
   /** What `meta.signet.prefetch` started, if the procedure has one. */
   prefetched?: Promise<unknown>;
+  /** A job start's place under its client's cap on unfinished jobs, for `JobEngine.start`. */
+  admission?: JobAdmission;
 }
 
 /**
  * The envelope-signature middleware (DESIGN 1.4). Checks 1-3 refuse unsigned; from check 4 on,
  * every refusal is signed with the key that verified the call. The rest of the chain (users'
  * middleware, the args check through the procedure's input, the resolver, the output check)
- * runs once checks 4-7 have passed, and its result comes back signed.
+ * runs once checks 4-7 have passed, and its result comes back signed. A watch or a job start is
+ * held to its client's cap (`ClientLimits`) before the nonce claim: a watch keeps its slot until
+ * its stream ends, a start its reservation until its job is written or the call is over.
  */
 export const envelopeSignature: TRPCMiddlewareFunction<
   SignetContext,
@@ -53,7 +57,7 @@ export const envelopeSignature: TRPCMiddlewareFunction<
   object,
   EnvelopeContext,
   unknown
-> = async ({ ctx, meta, path, getRawInput, next }) => {
+> = async ({ ctx, meta, path, getRawInput, signal, next }) => {
   const { services } = ctx;
   const procedure = meta?.signet;
   if (!procedure) throw new Error(`procedure "${path}" was not built by createSignetRouter`);
@@ -63,12 +67,31 @@ export const envelopeSignature: TRPCMiddlewareFunction<
     path,
     services,
   );
+  // What the call holds under its client's caps (only a watch or a job start holds anything).
+  let stream = undefined as (() => void) | undefined;
+  let admission = undefined as JobAdmission | undefined;
   try {
     const { envelope } = call;
     const prefetched = procedure.prefetch?.(envelope.client_id, envelope.args, services);
     // (Answered only if every check passes; until then nobody awaits it.)
     prefetched?.catch(() => {});
-    await authorize(call, services);
+    await authorize(
+      call,
+      services,
+      procedure.kind === 'watch'
+        ? () => {
+            stream = services.watchSlots.take(envelope.client_id, signal);
+          }
+        : procedure.kind === 'job' && services.limits.unfinishedJobs !== Number.POSITIVE_INFINITY
+          ? async () => {
+              admission = await services.jobs.admitStart(
+                envelope.client_id,
+                envelope.request_id,
+                services.limits.unfinishedJobs,
+              );
+            }
+          : undefined,
+    );
     // (tRPC's types allow `ctx` or `getRawInput`; its middleware chain takes both at once.)
     const rest = {
       ctx: {
@@ -80,22 +103,30 @@ export const envelopeSignature: TRPCMiddlewareFunction<
           serverId: call.serverId,
           envelope,
         },
-        ...(prefetched ? { prefetched } : {}),
+        ...(prefetched ? { prefetched } : admission ? { admission } : {}),
       },
       getRawInput: async () => checkedArgs(envelope.args),
     };
     const result = await next(rest);
     if (!result.ok) throw result.error;
-    return { ...result, data: signReply(procedure.kind, call, result.data) };
+    return { ...result, data: signReply(procedure.kind, call, result.data, stream) };
   } catch (error) {
+    stream?.();
     const refusal = refusalOf(error, services, path);
     refusal.envelope = call.respond(errorReply(refusal)).envelope;
     throw refusal;
+  } finally {
+    admission?.release();
   }
 };
 
-/** What a procedure of each kind returns, as its signed reply. */
-function signReply(kind: SignetProcedureKind, call: VerifiedCall, data: unknown): unknown {
+/** What a procedure of each kind returns, as its signed reply (a watch's ends with `release`). */
+function signReply(
+  kind: SignetProcedureKind,
+  call: VerifiedCall,
+  data: unknown,
+  release: (() => void) | undefined,
+): unknown {
   switch (kind) {
     case 'tool':
       return signedEnvelope(call.respond(success('ok', data as Record<string, unknown>)));
@@ -105,7 +136,7 @@ function signReply(kind: SignetProcedureKind, call: VerifiedCall, data: unknown)
     case 'cancel':
       return signedEnvelope(call.respond(jobStateToReply(data as JobState)));
     case 'watch':
-      return signedUpdates(call, data as AsyncIterable<JobUpdate>);
+      return signedUpdates(call, data as AsyncIterable<JobUpdate>, release);
   }
 }
 
@@ -113,11 +144,23 @@ function success(status: 'ok' | 'accepted', result: Record<string, unknown>): Re
   return { status, ok: true, result, error: null };
 }
 
-/** One signed envelope per change of the job, each tracked with its event id (the cursor). */
-async function* signedUpdates(call: VerifiedCall, updates: AsyncIterable<JobUpdate>) {
-  for await (const update of updates) {
-    yield tracked(update.id, signedEnvelope(call.respond(jobStateToReply(update.state))));
-    if (isTerminal(update.state.status)) return;
+/**
+ * One signed envelope per change of the job, each tracked with its event id (the cursor). The
+ * stream's slot is given back when it ends, however it ends (or by the call's signal, should it
+ * never be read).
+ */
+async function* signedUpdates(
+  call: VerifiedCall,
+  updates: AsyncIterable<JobUpdate>,
+  release: (() => void) | undefined,
+) {
+  try {
+    for await (const update of updates) {
+      yield tracked(update.id, signedEnvelope(call.respond(jobStateToReply(update.state))));
+      if (isTerminal(update.state.status)) return;
+    }
+  } finally {
+    release?.();
   }
 }
 

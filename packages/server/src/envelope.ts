@@ -130,8 +130,16 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
   return new VerifiedCall(envelope, client, key as ClientKey, keyring.serverId, services.now);
 }
 
-/** DESIGN 1.4 checks 4 to 7 (and the rate limit), for a caller whose signature verified. */
-export async function authorize(call: VerifiedCall, services: SignetServices): Promise<void> {
+/**
+ * DESIGN 1.4 checks 4 to 7 (and the rate limit), for a caller whose signature verified. `limit`,
+ * if given, is the call's per-client cap (watch streams, unfinished jobs), checked after the rate
+ * and before the nonce claim: a call it refuses does not spend its nonce either.
+ */
+export async function authorize(
+  call: VerifiedCall,
+  services: SignetServices,
+  limit?: () => Promise<void> | void,
+): Promise<void> {
   const { envelope } = call;
   if (envelope.server_id !== call.serverId) {
     throw new SignetError('WRONG_SERVER', 'this request is addressed to another server');
@@ -153,6 +161,7 @@ export async function authorize(call: VerifiedCall, services: SignetServices): P
       details: { retry_after_s: wait },
     });
   }
+  if (limit) await limit();
   const fresh = await services.nonces.claim(
     envelope.client_id,
     envelope.nonce,

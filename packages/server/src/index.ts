@@ -10,6 +10,7 @@ export * from './jobs/tool-error.ts';
 export * from './jobs/types.ts';
 export * from './keyring.ts';
 export * from './keyring-watcher.ts';
+export * from './limits.ts';
 export * from './rate-limit.ts';
 export * from './redis/backend.ts';
 export { redactUrl } from './redis/connection.ts';

@@ -157,6 +157,7 @@ function procedureFor(
           tool: contract.name,
           args,
           argsHash: argsHash(args),
+          ...(ctx.admission ? { admission: ctx.admission } : {}),
         });
         return { job_id: jobId };
       });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
+import type { ClientLimits, WatchSlots } from './limits.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { NonceStore } from './stores/types.ts';
 
@@ -19,5 +20,9 @@ export interface SignetServices {
   maxBodyBytes: number;
   /** Per-client call budget; absent = unlimited. */
   rateLimiter?: RateLimiter;
+  /** What each client may hold open at once (checked before the nonce claim, as the rate). */
+  limits: ClientLimits;
+  /** The watch streams each client has open in this process, under `limits.watchStreams`. */
+  watchSlots: WatchSlots;
   now(): number;
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
 import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
+import { type ClientLimits, clientLimits, WatchSlots } from './limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
@@ -24,6 +25,12 @@ export interface SignetOptions<C extends ContractSet> {
   retentionMs?: number;
   /** Calls per second each client may make (sustained), and its burst; absent = unlimited. */
   rateLimit?: { perSecond: number; burst: number };
+  /**
+   * What each client may hold open at once: watch_job streams in this process (default 100) and
+   * unfinished jobs across the deployment (default 1000). Past a cap, a call is 429 RATE_LIMITED
+   * and its nonce is not spent.
+   */
+  clientLimits?: Partial<ClientLimits>;
   /** tRPC middleware for every Signet procedure (see `SignetRouterOptions`). */
   middleware?: readonly SignetMiddleware[];
   now?: () => number;
@@ -49,6 +56,7 @@ export async function createSignet<C extends ContractSet>(
   opts: SignetOptions<C>,
 ): Promise<Signet<C>> {
   const now = opts.now ?? Date.now;
+  const limits = clientLimits(opts.clientLimits);
   const router = createSignetRouter(opts.contracts, opts.handlers, {
     ...(opts.middleware ? { middleware: opts.middleware } : {}),
   });
@@ -69,6 +77,8 @@ export async function createSignet<C extends ContractSet>(
     ...(opts.rateLimit
       ? { rateLimiter: new RateLimiter(opts.rateLimit.perSecond, opts.rateLimit.burst) }
       : {}),
+    limits,
+    watchSlots: new WatchSlots(limits.watchStreams),
     now,
   };
   const context: SignetContext = { services };

@@ -54,6 +54,8 @@ function severable(store: JobStore): { view: JobStore; sever(): void } {
   const view: JobStore = {
     createOrGet: (record) => (live ? store.createOrGet(record) : { record, created: false }),
     get: (id) => (live ? store.get(id) : undefined),
+    findByRequest: (clientId, requestId) =>
+      live ? store.findByRequest(clientId, requestId) : undefined,
     update: (id, patch, now) => (live ? store.update(id, patch, now) : undefined),
     eventsAfter: (id, afterSeq) => (live ? store.eventsAfter(id, afterSeq) : []),
     listByStatus: (statuses) => (live ? store.listByStatus(statuses) : []),
@@ -237,6 +239,113 @@ describe.each(engines)('job engine: %s', (_name, factory) => {
     const refused = await start('held', { label: 'y' }, 'alice', 'same').catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(SignetError);
     expect((refused as SignetError).reason).toBe('REQUEST_ID_REUSED');
+  });
+
+  /** Admits and starts a held job as the envelope middleware does, under a cap of `max`. */
+  async function admitted(label: string, max: number, clientId = 'alice', requestId = label) {
+    const admission = await engine.admitStart(clientId, requestId, max);
+    try {
+      return await engine.start({
+        clientId,
+        requestId,
+        tool: 'held',
+        args: { label },
+        argsHash: JSON.stringify({ label }),
+        admission,
+      });
+    } finally {
+      admission.release();
+    }
+  }
+
+  /** The refusal `engine.admitStart` gives, or undefined if it admitted. */
+  async function refusalOf(clientId: string, requestId: string, max: number) {
+    try {
+      (await engine.admitStart(clientId, requestId, max)).release();
+      return undefined;
+    } catch (error) {
+      return error as SignetError;
+    }
+  }
+
+  run(
+    'caps unfinished jobs per client: a retry at the cap is answered, others are unaffected',
+    async () => {
+      await open({ concurrency: 1 });
+      const first = await admitted('a1', 2);
+      await admitted('a2', 2); // queued behind a1
+      const refused = await refusalOf('alice', 'a3', 2);
+      expect(refused).toBeInstanceOf(SignetError);
+      expect(refused!.reason).toBe('RATE_LIMITED');
+      expect(refused!.retryAfter).toBe(1);
+      expect(refused!.details).toEqual({ limit: 'unfinished_jobs', max: 2, retry_after_s: 1 });
+      // The retry of a start that made its job is answered with that job, even at the cap.
+      expect(await admitted('a1', 2)).toEqual(first);
+      expect(await refusalOf('alice', 'a3', 2)).toBeDefined();
+      // Bob's jobs are his own.
+      await admitted('b1', 2, 'bob');
+      await admitted('b2', 2, 'bob');
+      // A job that ends, however it ends, makes room.
+      await held.until(() => held.started.includes('a1'));
+      held.release('a1');
+      expect((await follow(first.jobId)).at(-1)!.state.status).toBe('done');
+      const a3 = await admitted('a3', 2);
+      expect(await refusalOf('alice', 'a4', 2)).toBeDefined();
+      expect((await engine.cancel('alice', a3.jobId))?.status).toBe('cancelled');
+      expect(await refusalOf('alice', 'a4', 2)).toBeUndefined();
+    },
+  );
+
+  run('counts admitted starts until released, exactly under concurrent admissions', async () => {
+    await open();
+    const admissions = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => engine.admitStart('alice', `r${i}`, 3)),
+    );
+    const kept = admissions.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    expect(kept).toHaveLength(3);
+    for (const a of admissions) {
+      if (a.status === 'rejected') expect((a.reason as SignetError).reason).toBe('RATE_LIMITED');
+    }
+    expect(await refusalOf('bob', 'r0', 3)).toBeUndefined();
+    // Given back (twice: a release is idempotent) without a job, a place is free again.
+    kept[0]!.release();
+    kept[0]!.release();
+    const again = await engine.admitStart('alice', 'r10', 3);
+    expect(await refusalOf('alice', 'r11', 3)).toBeDefined();
+    // A start takes its reservation over: the job counts once, not twice.
+    await engine.start({
+      clientId: 'alice',
+      requestId: 'r10',
+      tool: 'held',
+      args: { label: 'r10' },
+      argsHash: JSON.stringify({ label: 'r10' }),
+      admission: again,
+    });
+    again.release();
+    expect(await refusalOf('alice', 'r11', 3)).toBeDefined();
+    kept[1]!.release();
+    expect(await refusalOf('alice', 'r11', 3)).toBeUndefined();
+  });
+
+  run('the count of unfinished jobs outlives a crash; a job cut off by it leaves it', async () => {
+    await open({ concurrency: 1 });
+    const cutOff = await admitted('c1', 2);
+    const queued = await admitted('c2', 2);
+    await held.until(() => held.started.includes('c1'));
+    await kill();
+    await open({ concurrency: 1 });
+    // c2 is still to run (c1 too, on Redis, until its lost lock is noticed).
+    expect(await refusalOf('alice', 'c3', 1)).toBeDefined();
+    await held.until(() => held.started.includes('c2'), 15_000);
+    held.release('c2');
+    expect((await follow(queued.jobId, undefined, 'alice', 25_000)).at(-1)!.state.status).toBe(
+      'done',
+    );
+    expect((await follow(cutOff.jobId, undefined, 'alice', 25_000)).at(-1)!.state).toMatchObject({
+      status: 'error',
+      error: { code: 'INTERRUPTED' },
+    });
+    expect(await refusalOf('alice', 'c3', 1)).toBeUndefined();
   });
 
   run('shows progress, and cancel reaches the running handler', async () => {

@@ -7,13 +7,34 @@ import { SignetError } from '../errors.ts';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
 import { checkProgress } from './record.ts';
 import { safeToolMessage } from './tool-error.ts';
-import type { JobDefinition, StartJobRequest } from './types.ts';
+import type { JobAdmission, JobDefinition, StartJobRequest } from './types.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_RETENTION_MS = 3_600_000;
 const DEFAULT_GRACE_MS = 10_000;
 /** A job runs once, and once more if it was cut off by a crash and its contract is retryable. */
 const MAX_RUNS = 2;
+
+/**
+ * When a client at its cap of unfinished jobs is told to try again: its jobs' run times are not
+ * known, so this is a polling interval, not a promise.
+ */
+export const UNFINISHED_JOBS_RETRY_AFTER_S = 1;
+
+/** The refusal of a start past the client's cap of unfinished jobs (DESIGN 1.4, before check 6). */
+export function unfinishedJobsRefusal(max: number): SignetError {
+  return new SignetError(
+    'RATE_LIMITED',
+    `this client has ${max} unfinished jobs already; retry once one finishes`,
+    {
+      retryAfter: UNFINISHED_JOBS_RETRY_AFTER_S,
+      details: { limit: 'unfinished_jobs', max, retry_after_s: UNFINISHED_JOBS_RETRY_AFTER_S },
+    },
+  );
+}
+
+/** The admission of a start that reserves nothing: the retry of a start that made its job. */
+export const NOTHING_RESERVED: JobAdmission = { release() {} };
 
 /** Refuses to start a tool that is not one of this server's jobs. */
 export function assertJobTool(definitions: ReadonlyMap<string, JobDefinition>, tool: string): void {

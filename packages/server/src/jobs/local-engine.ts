@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isTerminal, type JobState } from '@signet/protocol';
 import type { Logger } from 'pino';
+import { ClientCounts } from '../limits.ts';
 import type { JobPatch, JobRecord, JobStore } from '../stores/types.ts';
 import {
   assertJobTool,
@@ -10,15 +11,23 @@ import {
   DEFAULT_RETENTION_MS,
   interrupted,
   JobChanges,
+  NOTHING_RESERVED,
   noHandlerHere,
   ownedBy,
   RunningHandlers,
   runHandler,
   runningPatch,
   runsAgain,
+  unfinishedJobsRefusal,
 } from './lifecycle.ts';
 import { newJobRecord, recordToState } from './record.ts';
-import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from './types.ts';
+import type {
+  JobAdmission,
+  JobDefinition,
+  JobEngine,
+  JobUpdate,
+  StartJobRequest,
+} from './types.ts';
 
 export interface LocalJobEngineOptions {
   store: JobStore;
@@ -50,6 +59,9 @@ export class LocalJobEngine implements JobEngine {
   private readonly changes = new EventEmitter();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
+  /** Each client's queued and running jobs, and the starts admitted but not yet written. */
+  private readonly unfinished = new ClientCounts();
+  private readonly reserved = new ClientCounts();
 
   constructor(opts: LocalJobEngineOptions) {
     this.store = opts.store;
@@ -68,10 +80,29 @@ export class LocalJobEngine implements JobEngine {
     this.pump();
   }
 
+  async admitStart(clientId: string, requestId: string, max: number): Promise<JobAdmission> {
+    // Exact: a start counts from its admission on, as a reservation and then as its job.
+    if (this.unfinished.get(clientId) + this.reserved.get(clientId) < max) {
+      this.reserved.add(clientId, 1);
+      let held = true;
+      return {
+        release: () => {
+          if (held) this.reserved.add(clientId, -1);
+          held = false;
+        },
+      };
+    }
+    if (this.store.findByRequest(clientId, requestId)) return NOTHING_RESERVED;
+    throw unfinishedJobsRefusal(max);
+  }
+
   async start(request: StartJobRequest): Promise<{ jobId: string }> {
     assertJobTool(this.definitions, request.tool);
     const now = this.now();
     const { record, created } = this.store.createOrGet(newJobRecord(randomUUID(), request, now));
+    // (In the same turn: the job, if new, counts instead of the reservation.)
+    if (created) this.unfinished.add(record.clientId, 1);
+    request.admission?.release();
     if (!created) {
       assertSameStart(record, request);
       return { jobId: record.id };
@@ -227,7 +258,13 @@ export class LocalJobEngine implements JobEngine {
   private finish(jobId: string, patch: JobPatch): JobRecord | undefined {
     const current = this.store.get(jobId);
     if (!current || isTerminal(current.status)) return current;
-    return this.update(jobId, { ...patch, finishedAt: this.now() });
+    const now = this.now();
+    const finished = this.store.update(jobId, { ...patch, finishedAt: now }, now);
+    if (!finished) return undefined;
+    // (Counted out before anyone hears of it: a watcher that saw the end may start another.)
+    this.unfinished.add(finished.clientId, -1);
+    this.emit(finished);
+    return finished;
   }
 
   private emit(record: JobRecord): void {
@@ -237,6 +274,7 @@ export class LocalJobEngine implements JobEngine {
   /** After a restart: queued jobs queue again; running ones were cut off by the crash. */
   private recover(): void {
     for (const record of this.store.listByStatus(['queued', 'running'])) {
+      this.unfinished.add(record.clientId, 1);
       if (record.status === 'queued') {
         this.enqueue(record);
       } else if (runsAgain(record, this.definitions.get(record.tool))) {

@@ -28,6 +28,17 @@ export interface StartJobRequest {
   tool: string;
   args: Record<string, unknown>;
   argsHash: string;
+  /** What `JobEngine.admitStart` gave this start: a new job takes its reservation over. */
+  admission?: JobAdmission;
+}
+
+/**
+ * A start admitted under its client's cap on unfinished jobs: a reservation of one job, until the
+ * job is written (then the job counts instead) or `release` gives it back.
+ */
+export interface JobAdmission {
+  /** Gives the reservation back, unless a new job took it over; idempotent. */
+  release(): void;
 }
 
 export interface JobUpdate {
@@ -38,6 +49,15 @@ export interface JobUpdate {
 
 /** Runs jobs and answers for them. Every method is scoped to the client that owns the job. */
 export interface JobEngine {
+  /**
+   * Admits a start by `clientId` under a cap of `max` unfinished (queued or running) jobs, before
+   * the call's nonce is claimed (DESIGN 1.4): reserves one job, to be passed to `start` and
+   * released once the call is over. At the cap it refuses with 429 RATE_LIMITED
+   * (`unfinishedJobsRefusal`), unless `requestId` already started a job, whose retry is answered
+   * with that job. The embedded engine counts exactly; the Redis engine too, save for a start
+   * that takes longer than its reservation lasts.
+   */
+  admitStart(clientId: string, requestId: string, max: number): Promise<JobAdmission>;
   /** Starts a job, or returns the one this `(clientId, requestId)` already started. */
   start(request: StartJobRequest): Promise<{ jobId: string }>;
   /** `undefined` when there is no such job for this client (or it is past retention). */

@@ -6,7 +6,7 @@ import type { JobState } from '@signet/protocol';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../errors.ts';
+import { type SignetError, StoreUnavailableError } from '../errors.ts';
 import { type Handlers, jobDefinitions } from '../router.ts';
 import {
   HeldJobs,
@@ -16,6 +16,7 @@ import {
 } from '../testing/job-tools.ts';
 import { connected, failFastRedis } from './connection.ts';
 import { BullJobEngine } from './job-engine.ts';
+import type { RedisJobRecords } from './scripts.ts';
 
 const redisUrl = process.env.SIGNET_TEST_REDIS_URL;
 
@@ -174,6 +175,40 @@ describe.skipIf(!redisUrl)('Redis job engine, store failing part-way or racing',
     expect(await endedWithin5s()).toBe('aborted');
     expect(await engine.get('alice', jobId)).toMatchObject({ status: 'cancelled' });
   }
+
+  /** The refusal of a start by alice under a cap of `max`, or undefined if it was admitted. */
+  async function refusalAt(engine: BullJobEngine, requestId: string, max: number) {
+    try {
+      (await engine.admitStart('alice', requestId, max)).release();
+      return undefined;
+    } catch (error) {
+      return (error as SignetError).reason;
+    }
+  }
+
+  it('a start whose write failed gives its place under the cap back', async () => {
+    const { engine, redis } = await open();
+    const scripts = redis as unknown as { signetStart: (...args: string[]) => Promise<number> };
+    const start = scripts.signetStart;
+    scripts.signetStart = () => Promise.reject(new Error('Connection is closed.'));
+    const admission = await engine.admitStart('alice', 'q1', 1);
+    await expect(engine.start({ ...heldRequest('q1', 'q1'), admission })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    expect(await refusalAt(engine, 'q2', 1)).toBe('RATE_LIMITED');
+    admission.release();
+    scripts.signetStart = start;
+    expect(await refusalAt(engine, 'q2', 1)).toBeUndefined();
+  });
+
+  it('the place of a start whose process died lapses (its reservation has an expiry)', async () => {
+    const { engine } = await open();
+    const records = (engine as unknown as { records: RedisJobRecords }).records;
+    // Admitted, and never started nor given back: as if its API server died just after.
+    expect(await records.admit('alice', 'q3', randomUUID(), 1, 200)).toBe(2);
+    expect(await refusalAt(engine, 'q4', 1)).toBe('RATE_LIMITED');
+    await expect.poll(() => refusalAt(engine, 'q4', 1), { timeout: 5_000 }).toBeUndefined();
+  });
 
   it('a cancel whose message the worker missed stops the handler at its next progress', async () => {
     const { handlers, long, endedWithin5s } = notingEnd();

@@ -8,10 +8,18 @@ import {
   assertJobTool,
   assertSameStart,
   DEFAULT_RETENTION_MS,
+  NOTHING_RESERVED,
   ownedBy,
+  unfinishedJobsRefusal,
 } from '../jobs/lifecycle.ts';
 import { newJobRecord, recordToState } from '../jobs/record.ts';
-import type { JobDefinition, JobEngine, JobUpdate, StartJobRequest } from '../jobs/types.ts';
+import type {
+  JobAdmission,
+  JobDefinition,
+  JobEngine,
+  JobUpdate,
+  StartJobRequest,
+} from '../jobs/types.ts';
 import type { JobRecord } from '../stores/types.ts';
 import { ChangeFeed, jobUpdates } from './change-feed.ts';
 import { RedisJobRecords } from './scripts.ts';
@@ -36,6 +44,25 @@ export interface BullJobEngineOptions {
 
 /** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
 const CARRIED_RECORD_MAX = 4_096;
+
+/** A start's place in its client's unfinished set (see ADMIT in scripts.ts). */
+class Reservation implements JobAdmission {
+  /** Set once the start's script has run: it took the place over, or gave it back. */
+  settled = false;
+
+  constructor(
+    private readonly records: RedisJobRecords,
+    readonly clientId: string,
+    readonly id: string,
+  ) {}
+
+  release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    // (Not awaited: a reservation that cannot be given back now lapses on its own.)
+    this.records.unreserve(this.clientId, this.id).catch(() => {});
+  }
+}
 
 /**
  * Jobs on Redis and BullMQ, with the semantics of the embedded engine. BullMQ queues, delivers
@@ -90,6 +117,20 @@ export class BullJobEngine implements JobEngine {
     await this.worker?.ready();
   }
 
+  /**
+   * Global, through the client's unfinished set in Redis (see ADMIT in scripts.ts): exact, but
+   * for a start whose job is not written within its reservation's RESERVATION_MS.
+   */
+  async admitStart(clientId: string, requestId: string, max: number): Promise<JobAdmission> {
+    return this.guard(async () => {
+      const reservation = new Reservation(this.records, clientId, randomUUID());
+      const admitted = await this.records.admit(clientId, requestId, reservation.id, max);
+      if (admitted === 2) return reservation;
+      if (admitted === 1) return NOTHING_RESERVED;
+      throw unfinishedJobsRefusal(max);
+    });
+  }
+
   async start(request: StartJobRequest): Promise<{ jobId: string }> {
     assertJobTool(this.definitions, request.tool);
     return this.guard(async () => {
@@ -97,7 +138,13 @@ export class BullJobEngine implements JobEngine {
       const claim = JSON.stringify({ jobId, argsHash: request.argsHash, tool: request.tool });
       const record = newJobRecord(jobId, request, this.now());
       const text = JSON.stringify(record);
-      const started = await this.records.start(record, claim, text);
+      const reservation =
+        request.admission instanceof Reservation && request.admission.clientId === request.clientId
+          ? request.admission
+          : undefined;
+      const started = await this.records.start(record, claim, text, reservation?.id);
+      // (The script took the reservation's place over, or gave it back for a retry.)
+      if (reservation) reservation.settled = true;
       if (started === 1) {
         const data: QueuedJob = { jobId };
         if (text.length <= CARRIED_RECORD_MAX) data.record = text;

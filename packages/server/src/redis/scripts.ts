@@ -3,14 +3,32 @@ import type { Redis } from 'ioredis';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
 import { CHANGE_STREAM_LENGTH } from './change-feed.ts';
 
-const KEY_COUNT = 5;
+const KEY_COUNT = 6;
 /** How long an unfinished job's state is kept, at most (counted from its start). */
 const UNFINISHED_TTL_MS = 7 * 24 * 3_600_000;
+/** How long an admitted start holds its place under the client's cap without writing its job. */
+export const RESERVATION_MS = 60_000;
 
 // The scripts below change a job in one round trip: its record, its change log, their expiry,
-// the announcement on the deployment's change stream (read by API servers serving watch_job)
-// and, for a cancel, the message on the cancel channel that workers listen to. KEYS: record,
-// change log, change stream, request key, cancel channel.
+// the announcement on the deployment's change stream (read by API servers serving watch_job),
+// for a cancel, the message on the cancel channel that workers listen to, and the client's count
+// of unfinished jobs. KEYS: record, change log, change stream, request key, cancel channel, the
+// client's unfinished set.
+//
+// The unfinished set is what the cap on unfinished jobs per client counts (ADMIT): a sorted set
+// of the client's unfinished job ids and of its admitted starts' reservations, each scored with
+// when it lapses (Redis's clock). A job joins it in the script that writes its first state and
+// leaves it in the one that writes its last, so no crash can part the two; a job whose record
+// expires unfinished (UNFINISHED_TTL_MS) and a reservation whose start never came (its process
+// died) lapse with it, so the count cannot drift for good.
+
+/** Redis's clock in ms: one clock for every replica's scores. */
+const NOW = `
+local function redisNow()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+`;
 
 /**
  * Appends a change: record and log, their expiry (when `ttl` is given: a job's first and last
@@ -51,25 +69,54 @@ end
 if not cancel and current[2] then return 2 end
 local finish = ARGV[7] == '1'
 change(ARGV[2], ARGV[3], finish and ARGV[4], ARGV[5], ARGV[6])
-if finish then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
+if finish then
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  redis.call('ZREM', KEYS[6], ARGV[5])
+end
 return 1`;
 
+/** Counts a new job among its client's unfinished ones, for as long as its record may last. */
+const COUNTED = `${NOW}
+local function counted(jobId, ttl)
+  redis.call('ZADD', KEYS[6], redisNow() + tonumber(ttl), jobId)
+  redis.call('PEXPIRE', KEYS[6], ttl)
+end
+`;
+
 /**
- * Starts a job: claims its request key (idempotent start), then creates the record. Returns 1,
- * or the existing claim when the request key was taken. ARGV: claim, then as WRITE_IF_SEQ.
+ * Starts a job: claims its request key (idempotent start), then creates the record, counted in
+ * place of the start's reservation. Returns 1, or the existing claim when the request key was
+ * taken. ARGV: claim, then as WRITE_IF_SEQ, then the reservation ("" for none).
  */
-const START = `${CHANGE}
+const START = `${CHANGE}${COUNTED}
+if ARGV[7] ~= '' then redis.call('ZREM', KEYS[6], ARGV[7]) end
 if not redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4], 'NX') then
   return redis.call('GET', KEYS[4])
 end
 change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
+counted(ARGV[5], ARGV[4])
 return 1`;
 
 /** Creates a job record unless it exists (finishing a start that failed part-way). */
-const CREATE = `${CHANGE}
+const CREATE = `${CHANGE}${COUNTED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 change(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], true)
+counted(ARGV[5], ARGV[4])
 return 1`;
+
+/**
+ * Admits a start under its client's cap (KEYS: the client's unfinished set, the start's request
+ * key; ARGV: the cap, a reservation id, how long it lasts). 1: the request already started a job
+ * (its retry reserves nothing, even at the cap); 2: reserved; 0: at the cap.
+ */
+const ADMIT = `${NOW}
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+local now = redisNow()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 2`;
 
 /** A write refused because a cancel of the job is under way. */
 export const CANCELLING = Symbol('cancelling');
@@ -116,6 +163,34 @@ export class RedisJobRecords {
     this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: KEY_COUNT, lua: WRITE_IF_SEQ });
     this.redis.defineCommand('signetStart', { numberOfKeys: KEY_COUNT, lua: START });
     this.redis.defineCommand('signetCreate', { numberOfKeys: KEY_COUNT, lua: CREATE });
+    this.redis.defineCommand('signetAdmit', { numberOfKeys: 2, lua: ADMIT });
+  }
+
+  /**
+   * Admits a start of `clientId` under a cap of `max` unfinished jobs, reserving a place for it
+   * under `reservation` for `lastsMs` (see ADMIT): 2 when reserved, 1 for the retry of a start
+   * that made its job, 0 at the cap.
+   */
+  async admit(
+    clientId: string,
+    requestId: string,
+    reservation: string,
+    max: number,
+    lastsMs = RESERVATION_MS,
+  ): Promise<number> {
+    const scripts = this.redis as unknown as RedisScripts;
+    return scripts.signetAdmit(
+      this.unfinishedKey(clientId),
+      this.requestKey(clientId, requestId),
+      String(max),
+      reservation,
+      String(lastsMs),
+    );
+  }
+
+  /** Gives back a reservation whose start did not write a job. */
+  async unreserve(clientId: string, reservation: string): Promise<void> {
+    await this.redis.zrem(this.unfinishedKey(clientId), reservation);
   }
 
   async read(jobId: string): Promise<JobRecord | undefined> {
@@ -130,11 +205,17 @@ export class RedisJobRecords {
   }
 
   /**
-   * Claims the request key of `record`'s start and writes it (`text`: the record serialized).
-   * 1 when started; otherwise the claim already on the request key.
+   * Claims the request key of `record`'s start and writes it (`text`: the record serialized), in
+   * place of `reservation` (see ADMIT). 1 when started; otherwise the claim already on the
+   * request key.
    */
-  start(record: JobRecord, claim: string, text: string): Promise<number | string> {
-    return this.script('signetStart', record, claim, { text });
+  start(
+    record: JobRecord,
+    claim: string,
+    text: string,
+    reservation?: string,
+  ): Promise<number | string> {
+    return this.script('signetStart', record, claim, { text, reservation });
   }
 
   /** Writes the first state of a job whose start claimed its request key but failed after. */
@@ -212,6 +293,11 @@ export class RedisJobRecords {
     return `${this.prefix}:request:${clientId.length}:${clientId}:${requestId}`;
   }
 
+  /** The client's unfinished jobs and reservations (see ADMIT). */
+  private unfinishedKey(clientId: string): string {
+    return `${this.prefix}:unfinished:${clientId.length}:${clientId}`;
+  }
+
   private keys(jobId: string): [string, string] {
     return [`${this.prefix}:job:${jobId}`, `${this.prefix}:job:${jobId}:events`];
   }
@@ -225,11 +311,12 @@ export class RedisJobRecords {
     name: 'signetWriteIfSeq' | 'signetStart' | 'signetCreate',
     record: JobRecord,
     first: string,
-    opts: { finish?: boolean; ttl?: number; text?: string } = {},
+    opts: { finish?: boolean; ttl?: number; text?: string; reservation?: string | undefined } = {},
   ): Promise<number | string> {
     const [jobKey, logKey] = this.keys(record.id);
     const requestKey = this.requestKey(record.clientId, record.requestId);
-    const keys = [jobKey, logKey, this.changeStream, requestKey, this.cancelChannel];
+    const unfinishedKey = this.unfinishedKey(record.clientId);
+    const keys = [jobKey, logKey, this.changeStream, requestKey, this.cancelChannel, unfinishedKey];
     const args = [
       String(record.seq),
       opts.text ?? JSON.stringify(record),
@@ -238,13 +325,19 @@ export class RedisJobRecords {
       record.status,
     ];
     const scripts = this.redis as unknown as RedisScripts;
-    return name === 'signetWriteIfSeq'
-      ? scripts.signetWriteIfSeq(...keys, first, ...args, opts.finish ? '1' : '0')
-      : scripts[name](...keys, first, ...args);
+    switch (name) {
+      case 'signetWriteIfSeq':
+        return scripts.signetWriteIfSeq(...keys, first, ...args, opts.finish ? '1' : '0');
+      case 'signetStart':
+        return scripts.signetStart(...keys, first, ...args, opts.reservation ?? '');
+      case 'signetCreate':
+        return scripts.signetCreate(...keys, first, ...args);
+    }
   }
 }
 
 interface RedisScripts {
+  signetAdmit(...args: string[]): Promise<number>;
   signetStart(...args: string[]): Promise<number | string>;
   signetCreate(...args: string[]): Promise<number>;
   signetWriteIfSeq(...args: string[]): Promise<number>;

@@ -42,6 +42,11 @@ export class MemoryStore implements LocalStore, Backend {
     return job && structuredClone(job);
   }
 
+  findByRequest(clientId: string, requestId: string): JobRecord | undefined {
+    const id = this.byRequest.get(`${clientId}\u0000${requestId}`);
+    return id === undefined ? undefined : this.get(id);
+  }
+
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;

@@ -153,6 +153,11 @@ export class SqliteJobTables implements JobStore {
     return row && toRecord(row);
   }
 
+  findByRequest(clientId: string, requestId: string): JobRecord | undefined {
+    const row = this.stmts.getJobByRequest.get(clientId, requestId);
+    return row && toRecord(row);
+  }
+
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined {
     return this.updateTx(id, patch, now);
   }

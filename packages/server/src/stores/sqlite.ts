@@ -79,6 +79,10 @@ export class SqliteFile implements LocalStore {
     return this.jobs.get(id);
   }
 
+  findByRequest(clientId: string, requestId: string): JobRecord | undefined {
+    return this.jobs.findByRequest(clientId, requestId);
+  }
+
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined {
     return this.jobs.update(id, patch, now);
   }

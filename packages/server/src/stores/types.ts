@@ -44,6 +44,8 @@ export interface JobStore {
   /** Inserts `record` unless `(clientId, requestId)` already has a job; returns the job either way. */
   createOrGet(record: JobRecord): { record: JobRecord; created: boolean };
   get(id: string): JobRecord | undefined;
+  /** The job `(clientId, requestId)` started, if any. */
+  findByRequest(clientId: string, requestId: string): JobRecord | undefined;
   /** Applies `patch`, bumps `seq`, records the change for watchers; undefined if gone. */
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined;
   /** Changes with `seq > afterSeq`, oldest first (what a resuming watcher missed). */
