@@ -75,23 +75,21 @@ export const envelopeSignature: TRPCMiddlewareFunction<
     const prefetched = procedure.prefetch?.(envelope.client_id, envelope.args, services);
     // (Answered only if every check passes; until then nobody awaits it.)
     prefetched?.catch(() => {});
-    await authorize(
-      call,
-      services,
-      procedure.kind === 'watch'
-        ? () => {
-            stream = services.watchSlots.take(envelope.client_id, signal);
-          }
-        : procedure.kind === 'job' && services.limits.unfinishedJobs !== Number.POSITIVE_INFINITY
-          ? async () => {
-              admission = await services.jobs.admitStart(
-                envelope.client_id,
-                envelope.request_id,
-                services.limits.unfinishedJobs,
-              );
-            }
-          : undefined,
-    );
+    const holdUnderCap = async () => {
+      if (procedure.kind === 'watch') {
+        stream = services.watchSlots.take(envelope.client_id, signal);
+      } else if (procedure.kind === 'job') {
+        admission = await services.jobs.admitStart(
+          envelope.client_id,
+          envelope.request_id,
+          services.limits.unfinishedJobs,
+        );
+      }
+    };
+    const capped =
+      procedure.kind === 'watch' ||
+      (procedure.kind === 'job' && services.limits.unfinishedJobs !== Number.POSITIVE_INFINITY);
+    await authorize(call, services, capped ? holdUnderCap : undefined);
     // (tRPC's types allow `ctx` or `getRawInput`; its middleware chain takes both at once.)
     const rest = {
       ctx: {
