@@ -3,11 +3,24 @@ import Database from 'better-sqlite3';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
 import { openEmbedded } from './embedded.ts';
 import { JOB_SCHEMA, SqliteJobTables } from './sqlite-jobs.ts';
-import { migrateNonces, NONCE_SCHEMA, SqliteNonceLog } from './sqlite-nonces.ts';
+import { NONCE_SCHEMA, SqliteNonceLog } from './sqlite-nonces.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
-/** Bump when the schema changes, and migrate from the older versions in `migrate`. */
+/** The schema of the first published version; older ones only ever existed in development. */
+const FIRST_SCHEMA_VERSION = 3;
+
+/** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
 const SCHEMA_VERSION = 3;
+
+/** Upgrades a file from schema version `from` to `to`, inside the migration's transaction. */
+interface Migration {
+  from: number;
+  to: number;
+  run(db: Database.Database): void;
+}
+
+/** The steps between published schema versions, oldest first (none yet: 3 is the only one). */
+const MIGRATIONS: readonly Migration[] = [];
 
 /**
  * Nonces and jobs in one SQLite file (`SIGNET_STORE=sqlite:<path>`): the embedded default,
@@ -104,7 +117,10 @@ export class SqliteFile implements LocalStore {
   }
 }
 
-/** Creates the schema on a new file; refuses a file written by a newer version. */
+/**
+ * Creates the schema on a new file, or upgrades a file of an older published schema step by
+ * step; refuses a file of a development-only or of a newer schema.
+ */
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
@@ -112,11 +128,29 @@ function migrate(db: Database.Database): void {
       `database schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`,
     );
   }
+  if (version > 0 && version < FIRST_SCHEMA_VERSION) {
+    throw new Error(
+      `database schema version ${version} is from an unreleased development build and cannot be ` +
+        'opened: delete the file, or point the store at a new one',
+    );
+  }
+  if (version === SCHEMA_VERSION) return;
   db.transaction(() => {
-    db.exec(NONCE_SCHEMA);
-    db.exec(JOB_SCHEMA);
-    // Older versions kept one row per nonce; carry them over, so none can be replayed.
-    migrateNonces(db, version);
+    if (version === 0) {
+      // A new file gets the current schema at once.
+      db.exec(NONCE_SCHEMA);
+      db.exec(JOB_SCHEMA);
+    } else {
+      let at = version;
+      for (const step of MIGRATIONS) {
+        if (step.from !== at) continue;
+        step.run(db);
+        at = step.to;
+      }
+      if (at !== SCHEMA_VERSION) {
+        throw new Error(`no migration from database schema version ${at} to ${SCHEMA_VERSION}`);
+      }
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

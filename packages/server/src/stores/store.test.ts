@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from './memory.ts';
-import { nonceKey } from './nonce-index.ts';
 import { SqliteFile } from './sqlite.ts';
 import type { JobRecord, LocalStore } from './types.ts';
 
@@ -252,9 +251,30 @@ describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
   });
 });
 
-/** A nonce key as schema version 2 stored it: one signed 64-bit integer. */
-function signed64(key: { hi: number; lo: number }): bigint {
-  return BigInt.asIntN(64, (BigInt(key.hi) << 32n) | BigInt(key.lo));
+/** A new database file with the given schema version and a table that is not Signet's. */
+function fileAtVersion(version: number): string {
+  const path = freshPath();
+  const db = new Database(path);
+  db.exec('CREATE TABLE other (x INTEGER)');
+  db.pragma(`user_version = ${version}`);
+  db.close();
+  return path;
+}
+
+/** Checks that a refused file was closed, unlocked and left as it was. */
+function expectUntouchedAndFree(path: string, version: number): void {
+  const db = new Database(path);
+  try {
+    // Throws SQLITE_BUSY if the refused store still held its exclusive lock.
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    expect(db.pragma('user_version', { simple: true })).toBe(version);
+    const tables = db.prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table'",
+    );
+    expect(tables.all().map((row) => row.name)).toEqual(['other']);
+  } finally {
+    db.close();
+  }
 }
 
 describe('SqliteFile only', () => {
@@ -289,48 +309,6 @@ describe('SqliteFile only', () => {
       expect(db.pragma('user_version', { simple: true })).toBe(3);
     } finally {
       db.close();
-    }
-  });
-
-  it('keeps refusing nonces stored by schema version 1 after the upgrade', () => {
-    const path = freshPath();
-    const old = new Database(path);
-    old.exec(`CREATE TABLE nonces (client_id TEXT NOT NULL, nonce TEXT NOT NULL,
-      expires_at INTEGER NOT NULL, PRIMARY KEY (client_id, nonce)) WITHOUT ROWID;
-      INSERT INTO nonces VALUES ('client-a', 'nonce-0000000001', ${Date.now() + 60_000});`);
-    old.pragma('user_version = 1');
-    old.close();
-    const store = new SqliteFile(path);
-    try {
-      expect(store.claim('client-a', 'nonce-0000000001', Date.now() + 60_000)).toBe(false);
-      expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
-    } finally {
-      store.close();
-    }
-  });
-
-  it('keeps refusing nonces stored by schema version 2 after the upgrade', () => {
-    const path = freshPath();
-    new SqliteFile(path).close();
-    // Version 2: the same 64-bit keys, as signed integers, in a table keyed by them. (Sixteen
-    // nonces: some keys are negative as signed integers.)
-    const nonces = Array.from({ length: 16 }, (_, i) => `nonce-v2-${i}-padding`);
-    const rows = nonces.map(
-      (n) => `(${signed64(nonceKey('client-a', n))}, ${Date.now() + 60_000})`,
-    );
-    const old = new Database(path);
-    old.exec(`DROP TABLE nonce_batches;
-      CREATE TABLE nonce_hashes (hash INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL);
-      INSERT INTO nonce_hashes VALUES ${rows.join(', ')};`);
-    old.pragma('user_version = 2');
-    old.close();
-    const store = new SqliteFile(path);
-    try {
-      expect(rows.some((row) => row.startsWith('(-'))).toBe(true);
-      for (const n of nonces) expect(store.claim('client-a', n, Date.now() + 60_000)).toBe(false);
-      expect(store.claim('client-a', 'nonce-0000000002', Date.now() + 60_000)).toBe(true);
-    } finally {
-      store.close();
     }
   });
 
@@ -389,11 +367,19 @@ describe('SqliteFile only', () => {
   });
 
   it('refuses a database written by a newer schema', () => {
-    const path = freshPath();
-    const db = new Database(path);
-    db.pragma('user_version = 999');
-    db.close();
-    expect(() => new SqliteFile(path)).toThrow(/schema version 999/);
+    const path = fileAtVersion(999);
+    expect(() => new SqliteFile(path)).toThrow(/schema version 999 is newer/);
+    expectUntouchedAndFree(path, 999);
+  });
+
+  // Versions 1 and 2 only ever existed in development builds: no upgrade, a clear refusal.
+  it.each([1, 2])('refuses a database of the development-only schema version %i', (version) => {
+    const path = fileAtVersion(version);
+    expect(() => new SqliteFile(path)).toThrow(
+      `database schema version ${version} is from an unreleased development build and cannot ` +
+        'be opened: delete the file, or point the store at a new one',
+    );
+    expectUntouchedAndFree(path, version);
   });
 
   it('lets exactly one of many simultaneous claims of a nonce through', async () => {
