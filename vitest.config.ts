@@ -1,4 +1,11 @@
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The workspace's packages resolve to their sources, not their (maybe unbuilt) dist/: their
+ * `exports` list this condition first. Setting conditions replaces Vite's, hence the spread.
+ */
+const SOURCE = '@signet/source';
 
 /** The suites that run against both HTTP fronts (SIGNET_HTTP, see apps/server/src/testing/front.ts). */
 const BOTH_FRONTS = [
@@ -18,6 +25,8 @@ const BOTH_FRONTS = [
 ];
 
 export default defineConfig({
+  resolve: { conditions: [SOURCE, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions] } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -1,7 +1,14 @@
-import { createSignetClient, jobHandle, signetReason } from '@signet/client';
-import { type Tools, tools } from '@signet/contracts';
-import { newNonce, newRequestId, PROTOCOL_VERSION, sign } from '@signet/protocol';
+import {
+  createSignetClient,
+  jobHandle,
+  signetReason,
+  signRequest,
+  verifyRefusal,
+  verifyResponse,
+} from '@signet/client';
+import type { RequestEnvelope } from '@signet/protocol';
 import type { SignetRouter } from '@signet/server';
+import { type Tools, tools } from '@signet/server-app/contracts';
 import { progressPrinter } from './progress-bar.ts';
 
 export interface AgentOptions {
@@ -74,38 +81,32 @@ export async function runAgent(opts: AgentOptions): Promise<AgentReport> {
   };
 }
 
+/** A call signed as the typed client signs it (the raw HTTP below shows what attackers do). */
 function signed(opts: AgentOptions, tool: string, args: Record<string, unknown>) {
-  return sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: newRequestId(),
-      ts_ms: Date.now(),
-      client_id: opts.clientId,
-      server_id: opts.serverId,
-      tool,
-      args,
-      nonce: newNonce(),
-      kid: opts.key.kid,
-    },
-    opts.key.secret,
-  );
+  return signRequest(opts, tool, args, { now: Date.now() });
 }
 
-async function post(opts: AgentOptions, tool: string, body: unknown) {
+/** POSTs a call; a signed answer is verified as the typed client verifies it (for this call). */
+async function post(opts: AgentOptions, tool: string, request: RequestEnvelope) {
   const response = await fetch(`${opts.url}/trpc/${tool}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    body: JSON.stringify(request),
   });
-  const json = (await response.json()) as { error?: { data?: { reason?: string } } };
-  return { status: response.status, reason: json.error?.data?.reason ?? 'accepted' };
+  const json = (await response.json()) as {
+    result?: { data: unknown };
+    error?: { data: { reason?: string; envelope?: unknown } };
+  };
+  if (json.result) verifyResponse(opts, request, json.result.data);
+  else if (json.error?.data.envelope) verifyRefusal(opts, request, json.error.data);
+  return { status: response.status, reason: json.error?.data.reason ?? 'accepted' };
 }
 
 async function sendRaw(
   opts: AgentOptions,
   tool: string,
   args: Record<string, unknown>,
-  change: (envelope: ReturnType<typeof signed>) => unknown,
+  change: (envelope: RequestEnvelope) => RequestEnvelope,
 ) {
   return post(opts, tool, change(signed(opts, tool, args)));
 }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { duplicateMemberName, newNonce, PROTOCOL_VERSION, sign } from '@signet/protocol';
+import { signRequest } from '@signet/client';
+import { duplicateMemberName } from '@signet/protocol';
 
 /** µs per call of `run`, over `iterations` calls after as many to warm up. */
 function perCallUs(run: () => unknown, iterations: number): number {
@@ -18,22 +19,7 @@ export function iJsonCostNote(
   args: Record<string, unknown>,
   iterations = 200_000,
 ): string {
-  const body = JSON.stringify(
-    sign(
-      {
-        v: PROTOCOL_VERSION,
-        request_id: `r-${newNonce()}`,
-        ts_ms: Date.now(),
-        client_id: credentials.clientId,
-        server_id: credentials.serverId,
-        tool: 'batch_sum',
-        args,
-        nonce: newNonce(),
-        kid: credentials.key.kid,
-      },
-      credentials.key.secret,
-    ),
-  );
+  const body = JSON.stringify(signRequest(credentials, 'batch_sum', args, { now: Date.now() }));
   const parse = perCallUs(() => JSON.parse(body), iterations);
   const scan = perCallUs(() => duplicateMemberName(body), iterations);
   return (

@@ -3,13 +3,15 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { generateKeyringFile, namespaceKeys } from '@signet/server';
+import { generateKeyringFile } from '@signet/server';
+import { namespaceKeys } from '@signet/server/redis';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Credentials, GeneratorAnswer, LoadPlan, LoadResult } from './load.ts';
 
-export const tsx = ['--import', 'tsx'];
+/** TypeScript sources, with the workspace's packages from their sources too (not dist/). */
+export const tsx = ['--conditions=@signet/source', '--import', 'tsx'];
 /** A file of this app, by its path under src/. */
 export const bench = (file: string) => join(repoRoot, 'apps/bench/src', file);
 
@@ -43,7 +45,7 @@ export function benchKeyring(
   return { keyringPath, credentials: clients[0]!, clients };
 }
 
-/** Starts `node --import tsx …args` and waits for its `listening on http://…` line (or `ready`). */
+/** Starts `node …tsx …args` and waits for its `listening on http://…` line (or `ready`). */
 export function spawnTarget(args: string[], env: NodeJS.ProcessEnv, ready = LISTENING) {
   return startProcess(process.execPath, [...tsx, ...args], env, 30_000, ready);
 }

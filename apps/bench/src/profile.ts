@@ -1,5 +1,6 @@
-// Where the shipped server's time goes: `node --import tsx apps/bench/src/profile.ts [seconds]`
-// runs `pnpm serve` (SQLite, every check on) under `node --cpu-prof`, drives it with signed
+// Where the shipped server's time goes:
+// `node --conditions=@signet/source --import tsx apps/bench/src/profile.ts [seconds]` runs
+// `pnpm serve` (SQLite, every check on) under `node --cpu-prof`, drives it with signed
 // batch_sum calls from the load generator, stops it with SIGTERM (which writes the profile) and
 // prints the functions with the most self time. `profile.ts <file.cpuprofile>` only summarizes.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';

@@ -1,18 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { tools } from '@signet/contracts';
 import {
   type Backend,
   MemoryStore,
   type RunningSignetServer,
-  redisBackend,
-  SqliteStore,
   startSignetServer,
   watchKeyring,
 } from '@signet/server';
+import { redisBackend } from '@signet/server/redis';
+import { SqliteStore } from '@signet/server/sqlite';
 import type { Logger } from 'pino';
 import { type Config, ConfigError } from './config.ts';
-import { createHandlers } from './tools/index.ts';
+import { tools } from './tools/contracts.ts';
+import { createHandlers } from './tools/handlers.ts';
 
 export type AppServer = RunningSignetServer<typeof tools> & {
   /** Reads the keyring file again (what SIGHUP does); false if it was refused. */
@@ -63,7 +63,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
   try {
     const server = await startSignetServer({
       contracts: tools,
-      handlers: createHandlers(config),
+      handlers: createHandlers(),
       keyring: keyring.current,
       store: openStore(config),
       logger,

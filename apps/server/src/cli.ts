@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { tools } from '@signet/contracts';
-import { generateKeyringFile, KeyringError, redactUrl, startSignetWorker } from '@signet/server';
+import { generateKeyringFile, KeyringError } from '@signet/server';
+import { redactUrl, startSignetWorker } from '@signet/server/redis';
 import pino from 'pino';
 import { startApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { createHandlers } from './tools/index.ts';
+import { tools } from './tools/contracts.ts';
+import { createHandlers } from './tools/handlers.ts';
 
 const USAGE = `usage: signet <command>
   serve    run the server (configured by SIGNET_* variables; see README)
@@ -65,7 +66,7 @@ async function worker(): Promise<void> {
   const logger = pino({ level: config.logLevel }, pino.destination(2));
   const running = await startSignetWorker({
     contracts: tools,
-    handlers: createHandlers(config),
+    handlers: createHandlers(),
     url: config.store.url,
     logger,
     concurrency: config.concurrency,

@@ -107,7 +107,7 @@ function run(command: 'serve' | 'worker', env: Record<string, string>) {
   return new Promise<{ code: number | null; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'apps/server/src/cli.ts', command],
+      ['--conditions=@signet/source', '--import', 'tsx', 'apps/server/src/cli.ts', command],
       { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 30_000 },
       (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr }),
     );

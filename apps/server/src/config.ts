@@ -3,12 +3,12 @@ import {
   DEFAULT_CLIENT_LIMITS,
   DEFAULT_HTTP_LIMITS,
   DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_NAMESPACE,
   DEFAULT_WINDOW_MS,
   HTTP_FRONTS,
   type HttpFront,
   type HttpLimits,
 } from '@signet/server';
+import { DEFAULT_NAMESPACE } from '@signet/server/redis';
 
 /** A configuration problem: the process stops with this one-line message. */
 export class ConfigError extends Error {

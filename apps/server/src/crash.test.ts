@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient, jobHandle } from '@signet/client';
-import type { tools } from '@signet/contracts';
 import type { JobState } from '@signet/protocol';
 import { generateKeyringFile, type SignetRouter } from '@signet/server';
 import type { JobTestTools } from '@signet/server/testing';
 import { eventually, type ServerProcess, startProcess } from '@signet/server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { tools } from './tools/contracts.ts';
 
 const keyring = generateKeyringFile({ serverId: 'mcp-server-001', clientIds: ['client-001'] });
 const credentials = {
@@ -80,7 +80,12 @@ describe('crash safety', () => {
     const ledger = join(dir, 'ledger.jsonl');
     writeFileSync(ledger, '');
     const env = { JOB_SERVER_DB: db, JOB_SERVER_KEYRING: keyringPath, JOB_SERVER_LEDGER: ledger };
-    const args = ['--import', 'tsx', 'apps/server/src/testing/job-server.ts'];
+    const args = [
+      '--conditions=@signet/source',
+      '--import',
+      'tsx',
+      'apps/server/src/testing/job-server.ts',
+    ];
     const starts = () =>
       readFileSync(ledger, 'utf8')
         .split('\n')

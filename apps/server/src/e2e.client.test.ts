@@ -2,10 +2,11 @@
 // a tool call, key rotation, clock correction, a job run to its output (and kept from other
 // clients), and a refusal as the client reports it.
 import { jobHandle, signetReason } from '@signet/client';
-import { buildManifest, manifestFingerprint, tools } from '@signet/contracts';
+import { buildManifest, manifestFingerprint } from '@signet/contracts';
 import { PROTOCOL_VERSION } from '@signet/protocol';
 import { describe, expect, it } from 'vitest';
 import { rejectionOf, SERVER_ID, secrets, typedClient, useE2eApp } from './testing/e2e-app.ts';
+import { tools } from './tools/contracts.ts';
 
 useE2eApp();
 

@@ -6,7 +6,6 @@ import { type RequestEnvelope, sign, verify } from '@signet/protocol';
 import { generateSecret } from '@signet/server';
 import { describe, expect, it } from 'vitest';
 import {
-  asReply,
   envelope,
   expectAnswer,
   expectRefusal,
@@ -47,7 +46,7 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
     const unknownReply = await post('/trpc/batch_sum', unknown);
     const forgedReply = await post('/trpc/batch_sum', forged);
     expectRefusal(unknownReply, 401, 'BAD_SIGNATURE');
-    expect(unknownReply.body).toEqual(forgedReply.body);
+    expect(unknownReply.json).toEqual(forgedReply.json);
   });
 
   it('a kid naming one key with a signature by the other key is 401', async () => {
@@ -56,8 +55,7 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
   });
 
   it('the response is signed with the key that verified the request', async () => {
-    const { kid: _none, ...withoutKid } = envelope('batch_sum', { numbers: [7] });
-    const request = sign(withoutKid, secrets.k2) as RequestEnvelope;
+    const request = sign(envelope('batch_sum', { numbers: [7] }, { kid: undefined }), secrets.k2);
     const data = expectAnswer(await post('/trpc/batch_sum', request), request, secrets.k2);
     expect(verify(data, secrets.k1)).toBe(false);
     expect(data.result).toEqual({ count: 1, total: 7 });
@@ -224,7 +222,7 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
       'content-type': 'application/json',
       'content-length': body.length,
     });
-    expectRefusal(asReply(declared), 413, 'PAYLOAD_TOO_LARGE');
+    expectRefusal(declared, 413, 'PAYLOAD_TOO_LARGE');
     // No content-length: chunked, in pieces, so the limit must be enforced while reading.
     const pieces: Buffer[] = [];
     for (let at = 0; at < body.length; at += 64 * 1024) pieces.push(body.subarray(at, at + 65536));
@@ -232,7 +230,7 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
       'content-type': 'application/json',
       'transfer-encoding': 'chunked',
     });
-    expectRefusal(asReply(streamed), 413, 'PAYLOAD_TOO_LARGE');
+    expectRefusal(streamed, 413, 'PAYLOAD_TOO_LARGE');
   });
 
   it('batched calls are refused with 400', async () => {
@@ -240,11 +238,11 @@ describe('hand-built envelopes over raw HTTP (DESIGN 1.4 / 1.5)', () => {
     const second = signed('server_identity', {});
     const both = await post('/trpc/batch_sum,server_identity?batch=1', { 0: first, 1: second });
     expect(both.status).toBe(400);
-    expect(both.body.result).toBeUndefined();
-    expect(both.body.error?.data.envelope).toBeUndefined();
+    expect(both.json?.result).toBeUndefined();
+    expect(both.json?.error?.data.envelope).toBeUndefined();
     const one = await post('/trpc/batch_sum?batch=1', { 0: signed('batch_sum', { numbers: [1] }) });
     expect(one.status).toBe(400);
-    expect(one.body.result).toBeUndefined();
+    expect(one.json?.result).toBeUndefined();
     // The refused batch spent nothing: the same signed call still goes through on its own.
     expectAnswer(await post('/trpc/batch_sum', first), first);
   });

@@ -7,18 +7,13 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient, jobHandle } from '@signet/client';
-import type { Tools } from '@signet/contracts';
-import { newNonce, PROTOCOL_VERSION, type RequestEnvelope, sign } from '@signet/protocol';
-import {
-  generateSecret,
-  type KeyringFile,
-  type SignetErrorShape,
-  type SignetRouter,
-} from '@signet/server';
+import { generateSecret, type KeyringFile, type SignetRouter } from '@signet/server';
+import { postEnvelope, signedRequest, watchUrl } from '@signet/server/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
 import { frontConfig } from './testing/front.ts';
+import type { Tools } from './tools/contracts.ts';
 
 const SERVER_ID = 'hostile-server';
 const secret = generateSecret();
@@ -26,6 +21,7 @@ const keyring: KeyringFile = {
   server_id: SERVER_ID,
   clients: [{ client_id: 'client-001', keys: [{ kid: 'k1', secret }] }],
 };
+const signer = { serverId: SERVER_ID, clientId: 'client-001', kid: 'k1', secret };
 const REQUEST_TIMEOUT_MS = 2_000;
 const HEADERS_TIMEOUT_MS = 1_000;
 
@@ -87,37 +83,6 @@ function trickle(sockets: Socket[], everyMs: number, stop: Promise<unknown>) {
     for (const socket of sockets) if (!socket.destroyed) socket.write('1');
   }, everyMs);
   void stop.finally(() => clearInterval(timer));
-}
-
-function signedEnvelopeText(tool: string, args: Record<string, unknown>): string {
-  return JSON.stringify(
-    sign(
-      {
-        v: PROTOCOL_VERSION,
-        request_id: `r-${newNonce()}`,
-        ts_ms: Date.now(),
-        client_id: 'client-001',
-        server_id: SERVER_ID,
-        tool,
-        args,
-        nonce: newNonce(),
-        kid: 'k1',
-      },
-      secret,
-    ) as RequestEnvelope,
-  );
-}
-
-async function post(tool: string, body: string) {
-  const response = await fetch(`${server.url}/trpc/${tool}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-  return {
-    status: response.status,
-    error: ((await response.json()) as { error: SignetErrorShape }).error,
-  };
 }
 
 describe('slow requests', () => {
@@ -185,9 +150,7 @@ describe('slow requests', () => {
     const ticket = await signet.start_long_task.mutate({ seconds: 3, payload: { long: true } });
     const started = Date.now();
     const response = await fetch(
-      `${server.url}/trpc/watch_job?input=${encodeURIComponent(
-        signedEnvelopeText('watch_job', { job_id: ticket.job_id }),
-      )}`,
+      watchUrl(server.url, signedRequest(signer, 'watch_job', { job_id: ticket.job_id })),
     );
     const text = await response.text();
     expect(Date.now() - started).toBeGreaterThan(REQUEST_TIMEOUT_MS);
@@ -225,27 +188,26 @@ describe('the connection cap', () => {
 
 describe('I-JSON (DESIGN 1.1): a member named twice is 400 PARSE_ERROR, unsigned', () => {
   it('at the top level, in args, and deeper', async () => {
-    const text = signedEnvelopeText('batch_sum', { numbers: [1, 2] });
+    const text = JSON.stringify(signedRequest(signer, 'batch_sum', { numbers: [1, 2] }));
     for (const body of [
       text.replace('{', '{"args":{"numbers":[5]},'),
       text.replace('"numbers":', '"numbers":[9],"numbers":'),
       text.replace('{', '{"x":{"a":1,"\\u0061":2},'),
     ]) {
-      const reply = await post('batch_sum', body);
+      const reply = await postEnvelope(server.url, 'batch_sum', body);
       expect(reply.status, body).toBe(400);
-      expect(reply.error.data.reason).toBe('PARSE_ERROR');
-      expect(reply.error.data.envelope).toBeUndefined();
+      expect(reply.json?.error?.data.reason).toBe('PARSE_ERROR');
+      expect(reply.json?.error?.data.envelope).toBeUndefined();
     }
     // The same envelope without the repetition is a call like any other.
-    expect((await post('batch_sum', text)).status).toBe(200);
+    expect((await postEnvelope(server.url, 'batch_sum', text)).status).toBe(200);
   });
 
   it('in a watch_job input', async () => {
     const ticket = await client().start_long_task.mutate({ seconds: 1, payload: {} });
-    const input = signedEnvelopeText('watch_job', { job_id: ticket.job_id }).replace(
-      '"job_id":',
-      `"job_id":"${ticket.job_id}","job_id":`,
-    );
+    const input = JSON.stringify(
+      signedRequest(signer, 'watch_job', { job_id: ticket.job_id }),
+    ).replace('"job_id":', `"job_id":"${ticket.job_id}","job_id":`);
     const response = await fetch(`${server.url}/trpc/watch_job?input=${encodeURIComponent(input)}`);
     const text = await response.text();
     expect(text).toContain('event: serialized-error');

@@ -1,3 +1,4 @@
 export * from './app.ts';
 export * from './config.ts';
-export * from './tools/index.ts';
+export * from './tools/contracts.ts';
+export * from './tools/handlers.ts';

@@ -4,24 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient, JobFailedError, jobHandle, signetReason } from '@signet/client';
-import type { tools } from '@signet/contracts';
-import {
-  newNonce,
-  newRequestId,
-  PROTOCOL_VERSION,
-  type ResponseEnvelope,
-  sign,
-  verify,
-} from '@signet/protocol';
+import { type ResponseEnvelope, verify } from '@signet/protocol';
 import {
   generateKeyringFile,
   Keyring,
   type RunningSignetServer,
   type SignetRouter,
-  SqliteFile,
-  SqliteStore,
   startSignetServer,
 } from '@signet/server';
+import { SqliteFile, SqliteStore } from '@signet/server/sqlite';
 import {
   eventually,
   HeldJobs,
@@ -29,11 +20,14 @@ import {
   jobTestHandlers,
   jobTestTools,
   parseSse,
+  signedRequest,
+  watchUrl,
 } from '@signet/server/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AppServer, startApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import type { tools } from './tools/contracts.ts';
 
 const keyringFile = generateKeyringFile({ serverId: 'jobs-server', clientIds: ['alice', 'bob'] });
 const keyring = new Keyring(keyringFile);
@@ -77,23 +71,14 @@ function clientFor(who: typeof alice, now?: () => number) {
 
 /** Reads a watch_job SSE stream to its end: the signed envelopes and their event ids. */
 async function rawWatch(who: typeof alice, jobId: string, after?: string) {
-  const envelope = sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: newRequestId(),
-      ts_ms: Date.now(),
-      client_id: who!.clientId,
-      server_id: 'jobs-server',
-      tool: 'watch_job',
-      args: after === undefined ? { job_id: jobId } : { job_id: jobId, after },
-      nonce: newNonce(),
-    },
-    who!.key.secret,
+  const envelope = signedRequest(
+    { serverId: 'jobs-server', clientId: who!.clientId, secret: who!.key.secret },
+    'watch_job',
+    after === undefined ? { job_id: jobId } : { job_id: jobId, after },
   );
-  const response = await fetch(
-    `${server!.url}/trpc/watch_job?input=${encodeURIComponent(JSON.stringify(envelope))}`,
-    { signal: AbortSignal.timeout(10_000) },
-  );
+  const response = await fetch(watchUrl(server!.url, envelope), {
+    signal: AbortSignal.timeout(10_000),
+  });
   const text = await response.text();
   const events = parseSse(text);
   return {

@@ -10,10 +10,10 @@ import {
   Keyring,
   MemoryStore,
   type RunningSignetServer,
-  redisBackend,
   type SignetRouter,
   startSignetServer,
 } from '@signet/server';
+import { redisBackend } from '@signet/server/redis';
 import {
   HeldJobs,
   type JobTestTools,

@@ -3,30 +3,23 @@
 // authenticated and its nonce spent, and whatever it throws reaches the client as a signed
 // refusal with a reason code.
 import { createSignetClient, jobHandle, signetReason } from '@signet/client';
-import { type Tools, tools } from '@signet/contracts';
-import {
-  newNonce,
-  PROTOCOL_VERSION,
-  type RequestEnvelope,
-  type ResponseEnvelope,
-  sign,
-  verify,
-} from '@signet/protocol';
+import { type ResponseEnvelope, verify } from '@signet/protocol';
 import {
   generateSecret,
   Keyring,
   MemoryStore,
   type RunningSignetServer,
   SignetError,
-  type SignetErrorShape,
   type SignetMiddleware,
   type SignetRouter,
   startSignetServer,
 } from '@signet/server';
+import { postEnvelope, signedRequest } from '@signet/server/testing';
 import { TRPCError } from '@trpc/server';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHandlers } from './tools/index.ts';
+import { type Tools, tools } from './tools/contracts.ts';
+import { createHandlers } from './tools/handlers.ts';
 
 const SERVER_ID = 'middleware-server';
 const secrets = { alice: generateSecret(), mallory: generateSecret() };
@@ -75,7 +68,7 @@ let server: RunningSignetServer<Tools>;
 beforeAll(async () => {
   server = await startSignetServer({
     contracts: tools,
-    handlers: createHandlers({ maxBodyBytes: 1024 * 1024, windowMs: 300_000 }),
+    handlers: createHandlers(),
     keyring: () => keyring,
     store: new MemoryStore(),
     logger: pino({ level: 'silent' }),
@@ -96,35 +89,18 @@ function clientFor(clientId: 'alice' | 'mallory') {
   });
 }
 
-/** POSTs a request envelope that mallory signed; the reply's status and error. */
+const mallory = { serverId: SERVER_ID, clientId: 'mallory', kid: 'k1', secret: secrets.mallory };
+
+/** POSTs a request envelope that mallory signed; the reply's status and error, and a resend. */
 async function postAsMallory(tool: string, args: Record<string, unknown>) {
-  const request = sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: `r-${newNonce()}`,
-      ts_ms: Date.now(),
-      client_id: 'mallory',
-      server_id: SERVER_ID,
-      tool,
-      args,
-      nonce: newNonce(),
-      kid: 'k1',
-    },
-    secrets.mallory,
-  ) as RequestEnvelope;
-  const send = () =>
-    fetch(`${server.url}/trpc/${tool}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(request),
-    });
-  const response = await send();
-  const body = (await response.json()) as { error: SignetErrorShape };
+  const request = signedRequest(mallory, tool, args);
+  const send = () => postEnvelope(server.url, tool, request);
+  const reply = await send();
   return {
     request,
-    status: response.status,
-    retryAfter: response.headers.get('retry-after'),
-    error: body.error,
+    status: reply.status,
+    retryAfter: reply.headers.get('retry-after'),
+    error: reply.json!.error!,
     send,
   };
 }

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createSignetClient, jobHandle, signetReason, signRequest } from '@signet/client';
-import { tools } from '@signet/contracts';
 import {
   createSignet,
   errorShape,
@@ -20,8 +19,9 @@ import {
   Keyring,
   SignetError,
   type SignetRouter,
-  SqliteStore,
 } from '@signet/server';
+import { SqliteStore } from '@signet/server/sqlite';
+import { postEnvelope } from '@signet/server/testing';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { initTRPC, type TRPCError } from '@trpc/server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
@@ -30,7 +30,8 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createHandlers } from './tools/index.ts';
+import { tools } from './tools/contracts.ts';
+import { createHandlers } from './tools/handlers.ts';
 
 const SERVER_ID = 'mcp-server-001';
 const secrets = { agent: generateSecret(), hasty: generateSecret() };
@@ -49,7 +50,7 @@ const MAX_BODY_BYTES = 1_048_576;
 
 const signet = await createSignet({
   contracts: tools,
-  handlers: createHandlers({ maxBodyBytes: MAX_BODY_BYTES, windowMs: 300_000 }),
+  handlers: createHandlers(),
   keyring: () => keyring,
   store: new SqliteStore(join(dir, 'signet.db')),
   logger: pino({ level: 'silent' }),
@@ -175,15 +176,15 @@ async function reasonOf(call: Promise<unknown>) {
   return undefined;
 }
 
-/** A POST of `body` to `url`, as `type`: its status and the reason of its error. */
-async function post(url: string, body: string | FormData, type?: string) {
-  const response = await fetch(url, {
-    method: 'POST',
-    ...(type ? { headers: { 'content-type': type } } : {}),
-    body,
-  });
-  const json = (await response.json()) as { error?: { data?: { reason?: string } } };
-  return { status: response.status, reason: json.error?.data?.reason };
+/** A POST of `body` to `tool` at `url`, as `type` (none: fetch's own): status and reason. */
+async function post(
+  url: string,
+  tool: string,
+  body: string | FormData,
+  type: string | null = null,
+) {
+  const reply = await postEnvelope(url, tool, body, { contentType: type });
+  return { status: reply.status, reason: reply.json?.error?.data.reason };
 }
 
 describe.each(['fetch', 'standalone'] as const)("tRPC's %s adapter", (adapter) => {
@@ -214,24 +215,30 @@ describe.each(['fetch', 'standalone'] as const)("tRPC's %s adapter", (adapter) =
   });
 
   it('makes the checks that are the app’s own under a foreign adapter', async () => {
-    const tool = `${urls[adapter]}/trpc/batch_sum`;
+    const url = urls[adapter];
     const form = new FormData();
     form.set('v', 'mcp/0.1');
-    expect(await post(tool, form)).toEqual({ status: 415, reason: 'UNSUPPORTED_MEDIA_TYPE' });
-    expect(await post(tool, '{}', 'application/octet-stream')).toEqual({
+    expect(await post(url, 'batch_sum', form)).toEqual({
       status: 415,
       reason: 'UNSUPPORTED_MEDIA_TYPE',
     });
-    expect(await post(tool, 'x'.repeat(MAX_BODY_BYTES + 1), 'application/json')).toEqual({
+    expect(await post(url, 'batch_sum', '{}', 'application/octet-stream')).toEqual({
+      status: 415,
+      reason: 'UNSUPPORTED_MEDIA_TYPE',
+    });
+    expect(
+      await post(url, 'batch_sum', 'x'.repeat(MAX_BODY_BYTES + 1), 'application/json'),
+    ).toEqual({
       status: 413,
       reason: 'PAYLOAD_TOO_LARGE',
     });
-    expect(
-      await post(`${urls[adapter]}/trpc/batch_sum,batch_sum?batch=1`, '{}', 'application/json'),
-    ).toEqual({ status: 400, reason: 'BAD_ENVELOPE' });
+    expect(await post(url, 'batch_sum,batch_sum?batch=1', '{}', 'application/json')).toEqual({
+      status: 400,
+      reason: 'BAD_ENVELOPE',
+    });
     // Nesting depth stays Signet's own check: the adapter parses, Signet refuses past 64 levels.
     const deep = `{"args":${'['.repeat(100)}${']'.repeat(100)}}`;
-    expect(await post(tool, deep, 'application/json')).toEqual({
+    expect(await post(url, 'batch_sum', deep, 'application/json')).toEqual({
       status: 400,
       reason: 'PARSE_ERROR',
     });

@@ -7,28 +7,25 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient, jobHandle, signetReason } from '@signet/client';
-import type { tools } from '@signet/contracts';
-import { type JobState, newNonce, PROTOCOL_VERSION, sign } from '@signet/protocol';
-import {
-  generateKeyringFile,
-  Keyring,
-  redisBackend,
-  type SignetRouter,
-  startSignetServer,
-} from '@signet/server';
+import type { JobState } from '@signet/protocol';
+import { generateKeyringFile, Keyring, type SignetRouter, startSignetServer } from '@signet/server';
+import { redisBackend } from '@signet/server/redis';
 import {
   eventually,
   HeldJobs,
   type JobTestTools,
   jobTestHandlers,
   jobTestTools,
+  postEnvelope,
   type ServerProcess,
+  signedRequest,
   startProcess,
   WORKER_READY,
 } from '@signet/server/testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from './testing/redis-server.ts';
+import type { tools } from './tools/contracts.ts';
 
 const redisUrl = process.env.SIGNET_TEST_REDIS_URL;
 if (!redisUrl) {
@@ -202,38 +199,14 @@ describe.skipIf(!redisUrl)('scale-out on Redis', () => {
     });
 
     // A nonce used on A is refused on B: the identical signed body, twice.
-    const body = JSON.stringify(
-      sign(
-        {
-          v: PROTOCOL_VERSION,
-          request_id: randomUUID(),
-          ts_ms: Date.now(),
-          client_id: credentials.clientId,
-          server_id: credentials.serverId,
-          tool: 'batch_sum',
-          args: { numbers: [1, 2, 3] },
-          nonce: newNonce(),
-          kid: key.kid,
-        },
-        key.secret,
-      ),
-    );
-    const post = (url: string) =>
-      fetch(`${url}/trpc/batch_sum`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-    const first = await post(a!.url);
+    const signer = { serverId: credentials.serverId, clientId: credentials.clientId, ...key };
+    const body = JSON.stringify(signedRequest(signer, 'batch_sum', { numbers: [1, 2, 3] }));
+    const first = await postEnvelope(a!.url, 'batch_sum', body);
     expect(first.status).toBe(200);
-    expect(
-      ((await first.json()) as { result: { data: { result: unknown } } }).result.data.result,
-    ).toEqual({ count: 3, total: 6 });
-    const replayed = await post(b!.url);
+    expect(first.json?.result?.data.result).toEqual({ count: 3, total: 6 });
+    const replayed = await postEnvelope(b!.url, 'batch_sum', body);
     expect(replayed.status).toBe(409);
-    expect(
-      ((await replayed.json()) as { error: { data: { reason: string } } }).error.data.reason,
-    ).toBe('REPLAYED_NONCE');
+    expect(replayed.json?.error?.data.reason).toBe('REPLAYED_NONCE');
   }, 60_000);
 
   it('a job whose worker is SIGKILLed ends INTERRUPTED within a bound, never lost', async () => {
@@ -278,7 +251,7 @@ describe.skipIf(!redisUrl)('scale-out on Redis', () => {
     const jobWorker = async () => {
       const started = await startProcess(
         process.execPath,
-        ['--import', 'tsx', 'apps/server/src/testing/job-worker.ts'],
+        ['--conditions=@signet/source', '--import', 'tsx', 'apps/server/src/testing/job-worker.ts'],
         {
           JOB_WORKER_REDIS: redis.url,
           JOB_WORKER_LOCK_MS: String(LOCK_MS),

@@ -112,7 +112,7 @@ describe.skipIf(process.platform !== 'linux')('hostile bodies, against a server 
     // What `pnpm serve` runs, spawned directly so that the child is the node process itself.
     server = await startProcess(
       'node',
-      ['--import', 'tsx', 'apps/server/src/cli.ts', 'serve'],
+      ['--conditions=@signet/source', '--import', 'tsx', 'apps/server/src/cli.ts', 'serve'],
       onFront({ SIGNET_PORT: '0', SIGNET_STORE: 'memory:', SIGNET_KEYRING: keyringPath }),
     );
     pid = server.child.pid!;
@@ -276,11 +276,15 @@ describe('input limits: 400 with a reason, never a 5xx', () => {
       'application/jsonx',
       null,
     ]) {
-      expectRefusal(await post(app.url, 'batch_sum', request, type), 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expectRefusal(
+        await post(app.url, 'batch_sum', request, { contentType: type }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
     }
     // The refusals spent nothing; parameters on the JSON type are fine.
     expectOk(
-      await post(app.url, 'batch_sum', request, 'application/json; charset=utf-8'),
+      await post(app.url, 'batch_sum', request, { contentType: 'application/json; charset=utf-8' }),
       request,
       alice,
     );

@@ -3,19 +3,20 @@
 // signed envelope, hostile bodies, and a census of how far each request got through the checks
 // of DESIGN 1.4 — with cases built to stop at each check, and at the FIRST failing one in order.
 // The properties stay in this one file, on one server: the census test counts the requests of all
-// those before it. The machinery is in testing/property-{server,arbitraries,mutations,targeted}.ts.
+// those before it. The machinery is in testing/property-*.ts (server, expect, arbitraries,
+// mutations, faults, targeted).
+import { signEnvelope } from '@signet/server/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBodyArb, validCallArb } from './testing/property-arbitraries.ts';
+import { expectForgeryRefused, expectRan } from './testing/property-expect.ts';
 import { mutate, mutationArb } from './testing/property-mutations.ts';
 import {
   baseUrl,
   CHECK_NAMES,
   census,
   draftOf,
-  expectForgeryRefused,
   expectNoPollution,
-  expectRan,
   MB,
   memoryAtStart,
   ordered,
@@ -23,7 +24,6 @@ import {
   post,
   sameCanonical,
   settledMemory,
-  signed,
   startServer,
   stopServer,
 } from './testing/property-server.ts';
@@ -42,7 +42,9 @@ describe('security properties over real HTTP (fast-check)', () => {
         await Promise.all(
           specs.map(async (spec) => {
             const draft = draftOf(spec);
-            const body = JSON.stringify(ordered(signed(draft, spec.signer.secret), spec.order));
+            const body = JSON.stringify(
+              ordered(signEnvelope(draft, spec.signer.secret), spec.order),
+            );
             expectRan(spec, draft, await post(spec.tool, body));
           }),
         );
@@ -59,7 +61,7 @@ describe('security properties over real HTTP (fast-check)', () => {
           await Promise.all(
             cases.map(async ([spec, mutation]) => {
               const draft = draftOf(spec);
-              const genuine = signed(draft, spec.signer.secret);
+              const genuine = signEnvelope(draft, spec.signer.secret);
               const forged = mutate(genuine, spec.tool, mutation);
               if (forged.path === spec.tool && sameCanonical(forged.envelope, genuine)) {
                 census.noOpMutations++;

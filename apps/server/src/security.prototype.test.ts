@@ -2,14 +2,7 @@
 // `prototype` keys in signed requests are refused or carried through unaltered (memory and SQLite
 // stores), never merged into a prototype, and a key slipped in after signing breaks the signature.
 import { join } from 'node:path';
-import {
-  canonicalize,
-  hmacHex,
-  newNonce,
-  newRequestId,
-  PROTOCOL_VERSION,
-  verify,
-} from '@signet/protocol';
+import { canonicalize, verify } from '@signet/protocol';
 import { eventually } from '@signet/server/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppServer } from './app.ts';
@@ -22,7 +15,6 @@ import {
   type HttpReply,
   keyringOf,
   post,
-  SERVER_ID,
   signed,
   startTestApp,
   tempDir,
@@ -33,16 +25,12 @@ import {
 cleanUpAfterEachTest();
 
 /**
- * Signs an envelope given as JSON text, the way a client in another language would: HMAC over
- * the JCS form of exactly what the text parses to (own `__proto__` keys included).
+ * A signed envelope whose args are given as JSON text, as a client in another language would
+ * sign it: over exactly what the text parses to (JSON.parse keeps own `__proto__` keys, and
+ * JSON.stringify writes them back).
  */
 function signText(who: Who, tool: string, argsText: string): string {
-  const unsigned =
-    `{"v":"${PROTOCOL_VERSION}","request_id":"${newRequestId()}","ts_ms":${Date.now()},` +
-    `"client_id":"${who.clientId}","server_id":"${SERVER_ID}","tool":"${tool}",` +
-    `"args":${argsText},"nonce":"${newNonce()}","kid":"${who.kid}"}`;
-  const signature = hmacHex(who.secret, canonicalize(JSON.parse(unsigned)));
-  return `${unsigned.slice(0, -1)},"signature":"${signature}"}`;
+  return JSON.stringify(signed(who, tool, JSON.parse(argsText)));
 }
 
 // ---- 6. prototype pollution -----------------------------------------------------------------------
@@ -65,7 +53,7 @@ describe('__proto__, constructor and prototype keys', () => {
       async () => {
         const reply = await post(url, 'poll_job', signed(who, 'poll_job', { job_id: jobId }));
         expect(reply.status, reply.text).toBe(200);
-        return reply.body.result?.data.status === 'done' ? reply : undefined;
+        return reply.json?.result?.data.status === 'done' ? reply : undefined;
       },
       10_000,
       'the job to finish',
@@ -103,16 +91,16 @@ describe('__proto__, constructor and prototype keys', () => {
     const text = signText(alice, 'start_long_task', `{"seconds":1,"payload":${payload}}`);
     const started = await post(app.url, 'start_long_task', text);
     expect(started.status, started.text).toBe(200);
-    const jobId = started.body.result?.data.result?.job_id as string;
+    const jobId = started.json?.result?.data.result?.job_id as string;
     const done = await pollUntilDone(app.url, alice, jobId);
     // The result is exactly what was sent: the same keys and values, so the same canonical text.
-    const result = done.body.result?.data.result;
+    const result = done.json?.result?.data.result;
     expect(Object.keys(result ?? {})).toHaveLength(4);
     expect(canonicalize(result)).toBe(canonicalize(JSON.parse(payload)));
     // On the wire: the fast front sends the canonical text it signed; tRPC's adapter serializes
     // the envelope object, whose keys come in the order they were made (here, the payload's own).
     expect(done.text).toContain(FRONT === 'signet' ? canonicalize(JSON.parse(payload)) : payload);
-    expect(verify(done.body.result!.data, alice.secret)).toBe(true);
+    expect(verify(done.json!.result!.data, alice.secret)).toBe(true);
     expectUnpolluted();
   });
 

@@ -1,7 +1,7 @@
 // Adversarial tests over real HTTP: the per-client rate limit (SIGNET_RATE_LIMIT /
 // SIGNET_RATE_BURST), on a clock the test moves and in real time. A limited call is a signed 429
 // that spends no nonce, one client's budget is its own, and forgeries spend none of it.
-import { tools } from '@signet/contracts';
+
 import {
   generateSecret,
   Keyring,
@@ -28,7 +28,8 @@ import {
   type Who,
   writeKeyring,
 } from './testing/http.ts';
-import { createHandlers } from './tools/index.ts';
+import { tools } from './tools/contracts.ts';
+import { createHandlers } from './tools/handlers.ts';
 
 cleanUpAfterEachTest();
 
@@ -44,7 +45,7 @@ describe('rate limit (SIGNET_RATE_LIMIT / SIGNET_RATE_BURST)', () => {
     const clock = { now: Date.now() };
     const server: RunningSignetServer<typeof tools> = await startSignetServer({
       contracts: tools,
-      handlers: createHandlers(config),
+      handlers: createHandlers(),
       keyring: () => new Keyring(keyring),
       store: new MemoryStore(),
       logger: silent,

@@ -1,12 +1,27 @@
 // Type-level tests: what an agent writing against the typed client gets from the contracts.
-import type { Tools } from '@signet/contracts';
+import { contractSet, defineJob, defineTool, type SignetRouter } from '@signet/contracts';
 import type { JobState } from '@signet/protocol';
-import type { SignetRouter } from '@signet/server';
 import { describe, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
 import { createSignetClient } from './client.ts';
 import { type JobHandle, jobHandle } from './jobs.ts';
 
-const client = createSignetClient<SignetRouter<Tools>>({
+const tools = contractSet(
+  defineTool({
+    name: 'batch_sum',
+    description: 'Adds numbers.',
+    input: z.strictObject({ numbers: z.array(z.number()) }),
+    output: z.strictObject({ count: z.int(), total: z.number() }),
+  }),
+  defineJob({
+    name: 'shout',
+    description: 'Upper-cases a text.',
+    input: z.strictObject({ text: z.string(), times: z.int().optional() }),
+    output: z.strictObject({ loud: z.string(), letters: z.array(z.string()) }),
+  }),
+);
+
+const client = createSignetClient<SignetRouter<typeof tools>>({
   url: 'http://127.0.0.1:8787',
   serverId: 'mcp-server-001',
   clientId: 'client-001',
@@ -27,8 +42,10 @@ describe('the typed Signet client', () => {
     void client.batch_sum.mutate({ numbers: ['a'] });
     // @ts-expect-error there is no `nums`
     void client.batch_sum.mutate({ nums: [1] });
-    // @ts-expect-error seconds is required
-    void client.start_long_task.mutate({ payload: {} });
+    // @ts-expect-error text is required
+    void client.shout.mutate({ times: 2 });
+    // @ts-expect-error there is no tool `batch_product`
+    void client.batch_product;
   });
 
   it('server_identity resolves to the identity contract', async () => {
@@ -37,12 +54,15 @@ describe('the typed Signet client', () => {
     expectTypeOf(identity.capabilities.tools).toEqualTypeOf<string[]>();
   });
 
-  it("a job handle's result has the job's output type", async () => {
-    const ticket = await client.start_long_task.mutate({ seconds: 1, payload: { a: 1 } });
+  it("a job handle's result has the job's own output type", async () => {
+    const ticket = await client.shout.mutate({ text: 'hi' });
     expectTypeOf(ticket.job_id).toEqualTypeOf<string>();
     const handle = jobHandle(client, ticket);
-    expectTypeOf(handle).toEqualTypeOf<JobHandle<Record<string, unknown>>>();
-    expectTypeOf(handle.result()).resolves.toEqualTypeOf<Record<string, unknown>>();
+    type Shouted = { loud: string; letters: string[] };
+    expectTypeOf(handle).toEqualTypeOf<JobHandle<Shouted>>();
+    expectTypeOf(handle.result()).resolves.toEqualTypeOf<Shouted>();
+    const state = await handle.poll();
+    if (state.status === 'done') expectTypeOf(state.output).toEqualTypeOf<Shouted>();
   });
 
   it('poll_job and cancel_job resolve to a JobState', () => {

@@ -1,11 +1,9 @@
 import {
-  newNonce,
-  newRequestId,
-  PROTOCOL_VERSION,
   type RequestEnvelope,
   type ResponseEnvelope,
   responseEnvelopeSchema,
   sign,
+  unsignedRequest,
   verify,
 } from '@signet/protocol';
 import { SignetResponseError } from './errors.ts';
@@ -30,18 +28,9 @@ export function signRequest(
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`${tool}: arguments must be a JSON object`);
   }
+  const parties = { ...credentials, kid: credentials.key.kid };
   return sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: opts.requestId ?? newRequestId(),
-      ts_ms: Math.round(opts.now),
-      client_id: credentials.clientId,
-      server_id: credentials.serverId,
-      tool,
-      args: value as Record<string, unknown>,
-      nonce: newNonce(),
-      ...(credentials.key.kid !== undefined ? { kid: credentials.key.kid } : {}),
-    },
+    unsignedRequest(parties, tool, value as Record<string, unknown>, opts),
     credentials.key.secret,
   );
 }

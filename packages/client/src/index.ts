@@ -1,5 +1,11 @@
-export * from './client.ts';
-export * from './envelopes.ts';
-export * from './errors.ts';
-export * from './jobs.ts';
-export * from './link.ts';
+export type { JobTicket, SignetRouter } from '@signet/contracts';
+export { createSignetClient, type SignetClientOptions } from './client.ts';
+export { type SignetCredentials, signRequest, verifyRefusal, verifyResponse } from './envelopes.ts';
+export {
+  JobFailedError,
+  type ResponseProblem,
+  SignetResponseError,
+  signetReason,
+} from './errors.ts';
+export { type JobControlClient, JobHandle, jobHandle, type WaitOptions } from './jobs.ts';
+export { type SignetLinkOptions, signetLink } from './link.ts';

@@ -1,5 +1,5 @@
 import {
-  isJobControlTool,
+  isJobStatus,
   isTerminal,
   type JobState,
   jobStateFromReply,
@@ -23,9 +23,13 @@ export interface SignetLinkOptions extends SignetCredentials {
   maxReconnects?: number;
 }
 
-/** What the procedure returned, taken out of a verified envelope. */
-function unwrap(tool: string, input: unknown, envelope: ResponseEnvelope): unknown {
-  if (isJobControlTool(tool)) {
+/**
+ * What the procedure returned, taken out of a verified envelope. A job's state is told by the
+ * envelope's status (DESIGN 1.7), never by the tool's name: a tool answers `ok`, a job start
+ * `accepted`, and job control the job's own status.
+ */
+function unwrap(input: unknown, envelope: ResponseEnvelope): unknown {
+  if (isJobStatus(envelope.status)) {
     return jobStateFromReply((input as { job_id: string }).job_id, envelope);
   }
   return envelope.result;
@@ -68,7 +72,7 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
                 const envelope = verifyResponse(opts, request, result.result.data);
                 observer.next({
                   ...result,
-                  result: { type: 'data', data: unwrap(op.path, op.input, envelope) },
+                  result: { type: 'data', data: unwrap(op.input, envelope) },
                 });
               } catch (error) {
                 observer.error(responseError(error as SignetResponseError));

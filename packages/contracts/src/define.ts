@@ -17,6 +17,8 @@ export interface ToolContract<
 > extends ContractBase<TName, TInput> {
   kind: 'tool';
   output: TOutput;
+  /** Set on the server's own tools (`server_identity`): the server answers them, not a handler. */
+  builtIn?: BuiltInOperation;
 }
 
 /** A tool whose call starts a job; the job's output is `output`. */
@@ -34,6 +36,9 @@ export interface JobContract<
 /** The built-in tools that report on or steer a job (DESIGN 1.6). */
 export type JobControlOperation = 'poll' | 'cancel' | 'watch';
 
+/** What a built-in tool that is not job control does. */
+export type BuiltInOperation = 'identity';
+
 export interface JobControlContract<
   TName extends string = string,
   TInput extends ObjectSchema = ObjectSchema,
@@ -45,8 +50,11 @@ export interface JobControlContract<
 }
 
 export type AnyContract = ToolContract | JobContract | JobControlContract;
+/** A contract a user writes: a tool or a job (the built-in tools come with every set). */
+export type UserContract = ToolContract | JobContract;
 export type ContractSet = { readonly [name: string]: AnyContract };
 
+/** A tool that answers in the call: `client.<name>.mutate(args)` resolves to its output. */
 export function defineTool<
   const TName extends string,
   TInput extends ObjectSchema,
@@ -60,6 +68,7 @@ export function defineTool<
   return { kind: 'tool', ...def };
 }
 
+/** A tool whose call starts a job: the call answers `{job_id}`, the job ends with `output`. */
 export function defineJob<
   const TName extends string,
   TInput extends ObjectSchema,
@@ -72,32 +81,4 @@ export function defineJob<
   retryable?: boolean;
 }): JobContract<TName, TInput, TOutput> {
   return { kind: 'job', ...def, retryable: def.retryable ?? false };
-}
-
-export function defineJobControl<
-  const TName extends string,
-  TInput extends ObjectSchema,
-  const TOperation extends JobControlOperation,
->(def: {
-  name: TName;
-  description: string;
-  operation: TOperation;
-  input: TInput;
-  output: ObjectSchema;
-}): JobControlContract<TName, TInput, TOperation> {
-  return { kind: 'job-control', ...def };
-}
-
-/** Collects contracts into a set keyed by name, refusing duplicates. */
-export function contractSet<const T extends readonly AnyContract[]>(
-  ...contracts: T
-): { readonly [C in T[number] as C['name']]: C } {
-  const set: Record<string, AnyContract> = {};
-  for (const contract of contracts) {
-    if (Object.hasOwn(set, contract.name)) {
-      throw new Error(`two contracts are named "${contract.name}"`);
-    }
-    set[contract.name] = contract;
-  }
-  return set as { readonly [C in T[number] as C['name']]: C };
 }

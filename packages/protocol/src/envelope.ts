@@ -159,3 +159,31 @@ export function newNonce(): string {
 export function newRequestId(): string {
   return randomUUID();
 }
+
+/** Who a request is from and to: what every envelope a client sends names. */
+export interface RequestParties {
+  serverId: string;
+  clientId: string;
+  /** Which of the client's keys will sign; absent = the server tries each. */
+  kid?: string;
+}
+
+/** A new request envelope, not yet signed: a fresh nonce, and `request_id` unless given. */
+export function unsignedRequest(
+  parties: RequestParties,
+  tool: string,
+  args: Record<string, unknown>,
+  opts: { requestId?: string; now: number },
+): UnsignedRequestEnvelope {
+  return {
+    v: PROTOCOL_VERSION,
+    request_id: opts.requestId ?? newRequestId(),
+    ts_ms: Math.round(opts.now),
+    client_id: parties.clientId,
+    server_id: parties.serverId,
+    tool,
+    args,
+    nonce: newNonce(),
+    ...(parties.kid !== undefined ? { kid: parties.kid } : {}),
+  };
+}

@@ -1,5 +1,6 @@
 export * from './canonical.ts';
 export * from './envelope.ts';
+export * from './error-shape.ts';
 export * from './i-json.ts';
 export * from './jobs.ts';
 export * from './reasons.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Reply, responseEnvelopeSchema } from './envelope.ts';
 import {
-  isJobControlTool,
+  isJobStatus,
   isTerminal,
   JOB_STATUSES,
   type JobState,
@@ -161,16 +161,13 @@ describe('jobStateToReply / jobStateFromReply (DESIGN 1.7)', () => {
   });
 });
 
-describe('isTerminal / isJobControlTool', () => {
+describe('isTerminal / isJobStatus', () => {
   it('done, error and cancelled are terminal; queued and running are not', () => {
     expect(JOB_STATUSES.filter(isTerminal)).toEqual(['done', 'error', 'cancelled']);
   });
 
-  it('poll_job, cancel_job and watch_job report job state', () => {
-    for (const tool of ['poll_job', 'cancel_job', 'watch_job'])
-      expect(isJobControlTool(tool)).toBe(true);
-    for (const tool of ['start_long_task', 'batch_sum', 'server_identity', '', 'POLL_JOB']) {
-      expect(isJobControlTool(tool)).toBe(false);
-    }
+  it("a job's statuses mark a job-state envelope; a tool's ok and a start's accepted do not", () => {
+    for (const status of JOB_STATUSES) expect(isJobStatus(status)).toBe(true);
+    for (const status of ['ok', 'accepted', '', 'DONE']) expect(isJobStatus(status)).toBe(false);
   });
 });

@@ -27,12 +27,9 @@ export type JobState<O = Record<string, unknown>> =
   | { job_id: string; status: 'error'; error: { code: JobErrorCode; message: string } }
   | { job_id: string; status: 'cancelled' };
 
-/** The tools that report a job's state (DESIGN 1.7): their envelopes encode a `JobState`. */
-export const JOB_CONTROL_TOOLS = ['poll_job', 'cancel_job', 'watch_job'] as const;
-export type JobControlTool = (typeof JOB_CONTROL_TOOLS)[number];
-
-export function isJobControlTool(tool: string): tool is JobControlTool {
-  return (JOB_CONTROL_TOOLS as readonly string[]).includes(tool);
+/** True for a response status that is a job's (DESIGN 1.7): the envelope encodes a `JobState`. */
+export function isJobStatus(status: string): status is JobStatus {
+  return (JOB_STATUSES as readonly string[]).includes(status);
 }
 
 /** DESIGN 1.7: how a job's state is written into a response envelope. */

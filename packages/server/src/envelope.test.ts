@@ -3,16 +3,15 @@ import {
   hmacHex,
   MAX_DEPTH,
   newNonce,
-  newRequestId,
   PROTOCOL_VERSION,
   type RequestEnvelope,
-  sign,
 } from '@signet/protocol';
 import { describe, expect, it } from 'vitest';
 import { authenticate, protoKeyPath } from './envelope.ts';
 import { SignetError } from './errors.ts';
 import { generateSecret, Keyring } from './keyring.ts';
 import type { SignetServices } from './services.ts';
+import { signedRequest } from './testing/envelopes.ts';
 
 const secret = generateSecret();
 const keyring = new Keyring({
@@ -26,20 +25,8 @@ const services = {
 } as unknown as SignetServices;
 
 function request(clientId: string, key: string, args: Record<string, unknown>): RequestEnvelope {
-  return sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: newRequestId(),
-      ts_ms: Date.now(),
-      client_id: clientId,
-      server_id: 'mcp-server-001',
-      tool: 'batch_sum',
-      args,
-      nonce: newNonce(),
-      kid: 'k1',
-    },
-    key,
-  ) as RequestEnvelope;
+  const who = { serverId: 'mcp-server-001', clientId, kid: 'k1', secret: key };
+  return signedRequest(who, 'batch_sum', args);
 }
 
 function refusalOf(raw: unknown): SignetError {

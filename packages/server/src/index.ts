@@ -1,28 +1,48 @@
-export * from './backend.ts';
+// `@signet/server`: what an app needs to serve its tools. By name, so that nothing internal
+// leaks, and nothing here reaches the optional peers (better-sqlite3, bullmq, ioredis): those
+// are behind `@signet/server/sqlite` and `/redis` (exports.test.ts checks the import graph).
+export type { Backend, BackendContext, RunningBackend } from './backend.ts';
 export { type EnvelopeContext, SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
-export * from './errors.ts';
-export * from './handlers.ts';
-export * from './http.ts';
-export * from './http-limits.ts';
-export * from './jobs/local-engine.ts';
-export * from './jobs/record.ts';
-export * from './jobs/tool-error.ts';
-export * from './jobs/types.ts';
-export * from './keyring.ts';
-export * from './keyring-watcher.ts';
-export * from './limits.ts';
-export * from './rate-limit.ts';
-export * from './redis/backend.ts';
-export { redactUrl } from './redis/connection.ts';
-export * from './redis/job-engine.ts';
-export * from './redis/nonce-store.ts';
-export * from './router.ts';
-export * from './server.ts';
-export * from './services.ts';
-export * from './signet.ts';
-export * from './stores/memory.ts';
-export * from './stores/sqlite.ts';
-export * from './stores/types.ts';
+export { SignetError, StoreUnavailableError } from './errors.ts';
+export type { Handlers, ToolCallContext, ToolHandler } from './handlers.ts';
+export { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-limits.ts';
+export { ToolError } from './jobs/tool-error.ts';
+export type {
+  JobAdmission,
+  JobContext,
+  JobDefinition,
+  JobEngine,
+  JobHandler,
+  JobUpdate,
+  StartJobRequest,
+} from './jobs/types.ts';
+export {
+  generateKeyringFile,
+  generateSecret,
+  Keyring,
+  KeyringError,
+  type KeyringFile,
+  keyringFileSchema,
+} from './keyring.ts';
+export { type KeyringWatcher, watchKeyring } from './keyring-watcher.ts';
+export { type ClientLimits, DEFAULT_CLIENT_LIMITS } from './limits.ts';
+export {
+  createSignetRouter,
+  type SignetMiddleware,
+  type SignetRouter,
+  type SignetRouterOptions,
+} from './router.ts';
+export {
+  HTTP_FRONTS,
+  type HttpFront,
+  type RunningSignetServer,
+  type SignetServerOptions,
+  startSignetServer,
+} from './server.ts';
+export { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS } from './services.ts';
+export { createSignet, type Signet, type SignetOptions } from './signet.ts';
+export { MemoryStore } from './stores/memory.ts';
+export type { MaybePromise, NonceStore } from './stores/types.ts';
 export {
   errorShape,
   type SignetCallContext,
@@ -33,4 +53,3 @@ export {
   type SignetProcedureKind,
   signedProcedure,
 } from './trpc.ts';
-export * from './trpc-front.ts';

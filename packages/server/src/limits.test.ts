@@ -2,8 +2,7 @@
 // however its stream ends, even one that is never read. (Over real sockets, on both fronts:
 // apps/server/src/limits.test.ts.)
 import { getEventListeners } from 'node:events';
-import { cancelJob, contractSet, pollJob, watchJob } from '@signet/contracts';
-import { newNonce, PROTOCOL_VERSION, type RequestEnvelope, sign } from '@signet/protocol';
+import { contractSet } from '@signet/contracts';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SignetError } from './errors.ts';
@@ -11,6 +10,7 @@ import { Keyring } from './keyring.ts';
 import { clientLimits, DEFAULT_CLIENT_LIMITS, WatchSlots } from './limits.ts';
 import { createSignet, type Signet } from './signet.ts';
 import { MemoryStore } from './stores/memory.ts';
+import { signedRequest } from './testing/envelopes.ts';
 import { HeldJobs, held, jobTestHandlers } from './testing/job-tools.ts';
 import { t } from './trpc.ts';
 
@@ -68,7 +68,7 @@ describe('WatchSlots', () => {
 
 describe("a watch's slot, through the router", () => {
   const SECRET = 'a-test-secret-of-at-least-32-characters';
-  const tools = contractSet(pollJob, cancelJob, watchJob, held);
+  const tools = contractSet(held);
   const heldJobs = new HeldJobs();
   let signet: Signet<typeof tools> | undefined;
 
@@ -77,21 +77,9 @@ describe("a watch's slot, through the router", () => {
     await signet?.close({ graceMs: 0 });
   });
 
-  function signed(tool: string, args: Record<string, unknown>): RequestEnvelope {
-    return sign(
-      {
-        v: PROTOCOL_VERSION,
-        request_id: `r-${newNonce()}`,
-        ts_ms: Date.now(),
-        client_id: 'alice',
-        server_id: 'limits-server',
-        tool,
-        args,
-        nonce: newNonce(),
-      },
-      SECRET,
-    ) as RequestEnvelope;
-  }
+  // (No kid: the server tries each of alice's keys.)
+  const alice = { serverId: 'limits-server', clientId: 'alice', secret: SECRET };
+  const signed = (tool: string, args: Record<string, unknown>) => signedRequest(alice, tool, args);
 
   it('is given back by the signal of a stream that is never read, or by a refusal after it', async () => {
     signet = await createSignet({

@@ -1,84 +1,16 @@
-import type {
-  AnyContract,
-  ContractSet,
-  JobContract,
-  JobControlContract,
-  ToolContract,
-} from '@signet/contracts';
+import type { AnyContract, ContractSet, SignetRouter, ToolContract } from '@signet/contracts';
 import type { JobState } from '@signet/protocol';
-import type {
-  TRPCBuiltRouter,
-  TRPCMiddlewareFunction,
-  TRPCMutationProcedure,
-  TRPCSubscriptionProcedure,
-} from '@trpc/server';
-import type { z } from 'zod';
+import type { TRPCMiddlewareFunction } from '@trpc/server';
+import { identityOf } from './built-ins.ts';
 import { argsHash } from './envelope.ts';
 import type { EnvelopeContext } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
-import type { Handlers, ToolHandler } from './handlers.ts';
+import { checkHandlers, type Handlers, type ToolHandler } from './handlers.ts';
 import { safeToolMessage } from './jobs/tool-error.ts';
 import type { SignetServices } from './services.ts';
-import {
-  type SignetCallContext,
-  type SignetContext,
-  type SignetErrorShape,
-  type SignetMeta,
-  signedProcedure,
-  t,
-} from './trpc.ts';
+import { type SignetCallContext, type SignetMeta, signedProcedure, t } from './trpc.ts';
 
-export {
-  type Handlers,
-  jobDefinitions,
-  type ToolCallContext,
-  type ToolHandler,
-} from './handlers.ts';
-
-/** What starting a job returns; `~output` only carries the job's output type to the client. */
-export interface JobTicket<TOutput> {
-  job_id: string;
-  readonly '~output'?: TOutput;
-}
-
-type RootTypes = {
-  ctx: SignetContext;
-  meta: SignetMeta;
-  errorShape: SignetErrorShape;
-  transformer: false;
-};
-
-type ProcedureFor<C extends AnyContract> = C extends ToolContract
-  ? TRPCMutationProcedure<{
-      input: z.input<C['input']>;
-      output: z.output<C['output']>;
-      meta: SignetMeta;
-    }>
-  : C extends JobContract
-    ? TRPCMutationProcedure<{
-        input: z.input<C['input']>;
-        output: JobTicket<z.output<C['output']>>;
-        meta: SignetMeta;
-      }>
-    : C extends JobControlContract
-      ? C['operation'] extends 'watch'
-        ? TRPCSubscriptionProcedure<{
-            input: z.input<C['input']>;
-            output: AsyncIterable<JobState, void, unknown>;
-            meta: SignetMeta;
-          }>
-        : TRPCMutationProcedure<{ input: z.input<C['input']>; output: JobState; meta: SignetMeta }>
-      : never;
-
-/**
- * The tRPC router type of a contract set: what the typed client is inferred from. (Each
- * procedure's input on the wire is the signed envelope around these args; Signet's link wraps
- * and unwraps it.)
- */
-export type SignetRouter<C extends ContractSet> = TRPCBuiltRouter<
-  RootTypes,
-  { [K in keyof C & string]: ProcedureFor<C[K]> }
->;
+export type { SignetRouter } from '@signet/contracts';
 
 /**
  * A user's tRPC middleware for every Signet procedure. It runs once the call is authenticated
@@ -119,24 +51,23 @@ export function createSignetRouter<C extends ContractSet>(
   handlers: Handlers<C>,
   opts: SignetRouterOptions = {},
 ): SignetRouter<C> {
+  checkHandlers(contracts, handlers);
   let base = signedProcedure;
   for (const middleware of opts.middleware ?? []) base = base.use(middleware as never);
+  const identity = identityOf(contracts);
   const procedures: Record<string, unknown> = {};
   for (const contract of Object.values(contracts)) {
-    procedures[contract.name] = procedureFor(base, contract, handlers as Record<string, unknown>);
+    const handler =
+      contract.kind === 'tool' && contract.builtIn === 'identity'
+        ? (_args: unknown, ctx: { serverId: string }, services: SignetServices) =>
+            identity(ctx.serverId, services)
+        : (handlers as Record<string, unknown>)[contract.name];
+    procedures[contract.name] = procedureFor(base, contract, handler);
   }
   return t.router(procedures as never) as unknown as SignetRouter<C>;
 }
 
-function procedureFor(
-  base: typeof signedProcedure,
-  contract: AnyContract,
-  handlers: Readonly<Record<string, unknown>>,
-) {
-  const handler = handlers[contract.name];
-  if (contract.kind !== 'job-control' && typeof handler !== 'function') {
-    throw new Error(`no handler for tool "${contract.name}"`);
-  }
+function procedureFor(base: typeof signedProcedure, contract: AnyContract, handler: unknown) {
   // (The builder's types track each step; the router's type is stated by SignetRouter.)
   const input = (kind: NonNullable<SignetMeta['signet']>) =>
     base.meta({ signet: kind }).input(contract.input) as unknown as {
@@ -148,7 +79,7 @@ function procedureFor(
     case 'tool':
       return input({ kind: 'tool' })
         .output(contract.output)
-        .mutation(runTool(contract, handler as ToolHandler<ToolContract>));
+        .mutation(runTool(contract, handler as ServedToolHandler));
     case 'job':
       return input({ kind: 'job' }).mutation(async ({ ctx, input: args }) => {
         const { jobId } = await ctx.services.jobs.start({
@@ -189,14 +120,20 @@ function procedureFor(
   }
 }
 
-function runTool(contract: ToolContract, handler: ToolHandler<ToolContract>): Resolve<unknown> {
+/** A tool handler, here with the services too (which only the built-in tools use). */
+type ServedToolHandler = (
+  ...args: [...Parameters<ToolHandler<ToolContract>>, services: SignetServices]
+) => ReturnType<ToolHandler<ToolContract>>;
+
+function runTool(contract: ToolContract, handler: ServedToolHandler): Resolve<unknown> {
   return async ({ ctx, input: args }) => {
     try {
-      return await handler(args, {
+      const call = {
         clientId: ctx.signet.clientId,
         requestId: ctx.signet.requestId,
         serverId: ctx.signet.serverId,
-      });
+      };
+      return await handler(args, call, ctx.services);
     } catch (error) {
       if (error instanceof SignetError) throw error;
       ctx.services.logger.error({ err: error, tool: contract.name }, 'tool failed');

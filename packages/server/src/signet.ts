@@ -4,6 +4,7 @@ import type { Backend } from './backend.ts';
 import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
 import { type ClientLimits, clientLimits, WatchSlots } from './limits.ts';
+import { defaultLogger } from './logger.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
@@ -12,11 +13,15 @@ import type { SignetContext } from './trpc.ts';
 export interface SignetOptions<C extends ContractSet> {
   contracts: C;
   handlers: Handlers<C>;
-  /** The keyring in force; called on every request, so a reload takes effect at once. */
-  keyring: () => Keyring;
+  /**
+   * Who may call: a `Keyring` (e.g. `Keyring.parse({...})`), or a function returning the one in
+   * force, called on every request so that a reload takes effect at once (see `watchKeyring`).
+   */
+  keyring: Keyring | (() => Keyring);
   /** The embedded store (nonces and jobs in this process), or a shared backend such as Redis. */
   store: Backend;
-  logger: Logger;
+  /** Where the server logs (pino); default: warnings and errors on stderr. */
+  logger?: Logger;
   windowMs?: number;
   maxBodyBytes?: number;
   /** Job handlers running at once in this process (embedded store). */
@@ -56,22 +61,24 @@ export async function createSignet<C extends ContractSet>(
   opts: SignetOptions<C>,
 ): Promise<Signet<C>> {
   const now = opts.now ?? Date.now;
+  const logger = opts.logger ?? defaultLogger();
+  const keyring = opts.keyring;
   const limits = clientLimits(opts.clientLimits);
   const router = createSignetRouter(opts.contracts, opts.handlers, {
     ...(opts.middleware ? { middleware: opts.middleware } : {}),
   });
   const backend = await opts.store.open({
     definitions: jobDefinitions(opts.contracts, opts.handlers),
-    logger: opts.logger,
+    logger,
     concurrency: opts.concurrency,
     retentionMs: opts.retentionMs,
     now,
   });
   const services: SignetServices = {
-    keyring: opts.keyring,
+    keyring: typeof keyring === 'function' ? keyring : () => keyring,
     nonces: backend.nonces,
     jobs: backend.jobs,
-    logger: opts.logger,
+    logger,
     windowMs: opts.windowMs ?? DEFAULT_WINDOW_MS,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     ...(opts.rateLimit

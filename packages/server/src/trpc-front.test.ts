@@ -1,21 +1,22 @@
 // The tRPC front (SIGNET_HTTP=trpc): the router served by tRPC's standalone adapter, with the
 // thin layer around it that keeps check 1 and Retry-After (DESIGN 1.4-1.5). The end-to-end,
 // security and property suites also run against this front (vitest.config.ts).
-import { request as httpRequest } from 'node:http';
-import { cancelJob, contractSet, pollJob, watchJob } from '@signet/contracts';
-import {
-  newNonce,
-  PROTOCOL_VERSION,
-  type RequestEnvelope,
-  type ResponseEnvelope,
-  sign,
-  verify,
-} from '@signet/protocol';
+import { contractSet } from '@signet/contracts';
+import { type RequestEnvelope, type ResponseEnvelope, verify } from '@signet/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from './keyring.ts';
 import { type RunningSignetServer, startSignetServer } from './server.ts';
 import { MemoryStore } from './stores/memory.ts';
+import {
+  type EnvelopeReply,
+  expectRefusal,
+  type PostInit,
+  postChunks,
+  postEnvelope,
+  signedRequest,
+  watchUrl,
+} from './testing/envelopes.ts';
 import { HeldJobs, held, jobTestHandlers } from './testing/job-tools.ts';
 import { parseSse } from './testing/sse.ts';
 import type { SignetErrorShape } from './trpc.ts';
@@ -23,7 +24,7 @@ import type { SignetErrorShape } from './trpc.ts';
 const SERVER_ID = 'trpc-front-server';
 const SECRET = 'a-test-secret-of-at-least-32-characters';
 const MAX_BODY_BYTES = 4 * 1024;
-const tools = contractSet(pollJob, cancelJob, watchJob, held);
+const tools = contractSet(held);
 
 const heldJobs = new HeldJobs();
 /** The server's clock: the rate limit (1 call a second, burst 3) counts on it. */
@@ -56,82 +57,24 @@ afterAll(async () => {
   await server?.close({ graceMs: 0 });
 });
 
+const alice = { serverId: SERVER_ID, clientId: 'alice', kid: 'k1', secret: SECRET };
+
+/** A call signed by alice, on the server's clock. */
 function signed(tool: string, args: Record<string, unknown>): RequestEnvelope {
-  return sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: `r-${newNonce()}`,
-      ts_ms: clock.now,
-      client_id: 'alice',
-      server_id: SERVER_ID,
-      tool,
-      args,
-      nonce: newNonce(),
-      kid: 'k1',
-    },
-    SECRET,
-  ) as RequestEnvelope;
+  return signedRequest(alice, tool, args, { ts_ms: clock.now });
 }
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: { result?: { data: ResponseEnvelope }; error?: SignetErrorShape };
-}
-
-async function call(
-  path: string,
-  body: unknown,
-  init: { method?: string; contentType?: string } = {},
-): Promise<Reply> {
-  const method = init.method ?? 'POST';
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': init.contentType ?? 'application/json' },
-    ...(method === 'GET' ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as Reply['body'];
-  return { status: response.status, headers: response.headers, body: json };
-}
-
-/** A refusal with `status` and `reason`, and no signed envelope (checks 1-3, the HTTP layer). */
-function expectUnsigned(reply: Reply, status: number, reason: string) {
-  expect(reply.status, JSON.stringify(reply.body)).toBe(status);
-  expect(reply.body.error?.data).toMatchObject({ reason, httpStatus: status });
-  expect(reply.body.error?.data.envelope).toBeUndefined();
-}
-
-/** POSTs `chunks` with node:http (chunked unless `headers` declare a length). */
-function rawPost(chunks: Buffer[], headers: Record<string, string | number>) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    let answered = false;
-    const req = httpRequest(
-      `${server.url}/trpc/poll_job`,
-      { method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
-      (res) => {
-        answered = true;
-        const parts: Buffer[] = [];
-        res.on('data', (part: Buffer) => parts.push(part));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }),
-        );
-      },
-    );
-    // (The server may close while we still send, once it has answered.)
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    for (const chunk of chunks) req.write(chunk);
-    req.end();
-  });
+/** POSTs (or GETs) `body` to a path of the server. */
+function call(path: string, body: unknown, init?: PostInit): Promise<EnvelopeReply> {
+  return postEnvelope(server.url, path, body, init);
 }
 
 /** Reads a watch_job stream to its end, calling `onText` with all that has come so far. */
 async function watch(request: RequestEnvelope, onText: (text: string) => void = () => {}) {
-  const response = await fetch(
-    `${server.url}/trpc/watch_job?input=${encodeURIComponent(JSON.stringify(request))}`,
-    { headers: { 'last-event-id': '0' }, signal: AbortSignal.timeout(10_000) },
-  );
+  const response = await fetch(watchUrl(server.url, request), {
+    headers: { 'last-event-id': '0' },
+    signal: AbortSignal.timeout(10_000),
+  });
   const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
@@ -147,7 +90,7 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
     const request = signed('poll_job', { job_id: crypto.randomUUID() });
     const reply = await call('/trpc/poll_job', request);
     expect(reply.status).toBe(404);
-    const envelope = reply.body.error?.data.envelope;
+    const envelope = reply.json?.error?.data.envelope;
     expect(envelope && verify(envelope, SECRET)).toBe(true);
     expect(envelope).toMatchObject({ nonce: request.nonce, error: { code: 'JOB_NOT_FOUND' } });
     // (tRPC's adapter varies its answers on the headers that pick its links; Signet's does not.)
@@ -158,18 +101,22 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
-    expectUnsigned(await call('/trpc/no_such_tool', {}), 404, 'UNKNOWN_TOOL');
-    expectUnsigned(await call('/elsewhere', {}), 404, 'UNKNOWN_TOOL');
-    expectUnsigned(await call('/trpc/%E0%A4%A', {}), 404, 'UNKNOWN_TOOL');
+    expectRefusal(await call('/trpc/no_such_tool', {}), 404, 'UNKNOWN_TOOL');
+    expectRefusal(await call('/elsewhere', {}), 404, 'UNKNOWN_TOOL');
+    expectRefusal(await call('/trpc/%E0%A4%A', {}), 404, 'UNKNOWN_TOOL');
   });
 
   it('a body over the limit is 413 PAYLOAD_TOO_LARGE, declared or streamed', async () => {
     const body = Buffer.alloc(MAX_BODY_BYTES + 1, 0x20);
-    const declared = await rawPost([body], { 'content-length': body.length });
+    const declared = await postChunks(server.url, 'poll_job', [body], {
+      'content-length': body.length,
+    });
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.text).error.data.reason).toBe('PAYLOAD_TOO_LARGE');
     const pieces = [body.subarray(0, 1024), body.subarray(1024, 3000), body.subarray(3000)];
-    const streamed = await rawPost(pieces, { 'transfer-encoding': 'chunked' });
+    const streamed = await postChunks(server.url, 'poll_job', pieces, {
+      'transfer-encoding': 'chunked',
+    });
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.text).error.data.reason).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -178,34 +125,34 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
     refill();
     const request = signed('poll_job', { job_id: crypto.randomUUID() });
     for (const contentType of ['text/plain', 'application/octet-stream', 'multipart/form-data']) {
-      expectUnsigned(
+      expectRefusal(
         await call('/trpc/poll_job', request, { contentType }),
         415,
         'UNSUPPORTED_MEDIA_TYPE',
       );
     }
     // None of them spent the nonce.
-    expect((await call('/trpc/poll_job', request)).body.error?.data.reason).toBe('JOB_NOT_FOUND');
+    expect((await call('/trpc/poll_job', request)).json?.error?.data.reason).toBe('JOB_NOT_FOUND');
   });
 
   it('a body that is not JSON, or empty, is 400 PARSE_ERROR', async () => {
-    expectUnsigned(await call('/trpc/poll_job', '{"v":'), 400, 'PARSE_ERROR');
-    expectUnsigned(await call('/trpc/poll_job', ''), 400, 'PARSE_ERROR');
+    expectRefusal(await call('/trpc/poll_job', '{"v":'), 400, 'PARSE_ERROR');
+    expectRefusal(await call('/trpc/poll_job', ''), 400, 'PARSE_ERROR');
   });
 
   it('GET on a mutation and POST on watch_job are 405 METHOD_NOT_ALLOWED; batching is refused', async () => {
     const input = encodeURIComponent(JSON.stringify(signed('poll_job', { job_id: 'x' })));
-    expectUnsigned(
+    expectRefusal(
       await call(`/trpc/poll_job?input=${input}`, undefined, { method: 'GET' }),
       405,
       'METHOD_NOT_ALLOWED',
     );
-    expectUnsigned(
+    expectRefusal(
       await call('/trpc/watch_job', signed('watch_job', { job_id: 'x' })),
       405,
       'METHOD_NOT_ALLOWED',
     );
-    expectUnsigned(
+    expectRefusal(
       await call('/trpc/poll_job,cancel_job?batch=1', { 0: signed('poll_job', { job_id: 'x' }) }),
       400,
       'BAD_ENVELOPE',
@@ -215,7 +162,7 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
   it('the call past the rate limit is 429 RATE_LIMITED with Retry-After, signed', async () => {
     refill();
     const statuses: number[] = [];
-    let limited: Reply | undefined;
+    let limited: EnvelopeReply | undefined;
     for (let i = 0; i < 4; i++) {
       const reply = await call('/trpc/poll_job', signed('poll_job', { job_id: 'none' }));
       statuses.push(reply.status);
@@ -223,8 +170,8 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
     }
     expect(statuses).toEqual([404, 404, 404, 429]);
     expect(limited?.headers.get('retry-after')).toBe('1');
-    expect(limited?.body.error?.data.reason).toBe('RATE_LIMITED');
-    const envelope = limited?.body.error?.data.envelope;
+    expect(limited?.json?.error?.data.reason).toBe('RATE_LIMITED');
+    const envelope = limited?.json?.error?.data.envelope;
     expect(envelope && verify(envelope, SECRET)).toBe(true);
     // Other answers carry no Retry-After.
     refill();
@@ -237,7 +184,7 @@ describe("the tRPC front: tRPC's standalone adapter, wrapped", () => {
     refill();
     const start = await call('/trpc/held', signed('held', { label: 'watched' }));
     expect(start.status).toBe(200);
-    const jobId = start.body.result?.data.result?.job_id as string;
+    const jobId = start.json?.result?.data.result?.job_id as string;
     await heldJobs.until(() => heldJobs.started.includes('watched'));
 
     const request = signed('watch_job', { job_id: jobId });

@@ -1,4 +1,4 @@
-import type { ReasonCode, RequestEnvelope, ResponseEnvelope } from '@signet/protocol';
+import type { ReasonCode, RequestEnvelope, SignetErrorShape } from '@signet/protocol';
 import { REASON_STATUS } from '@signet/protocol';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
@@ -50,19 +50,6 @@ export interface SignetMeta {
   };
 }
 
-export interface SignetErrorShape {
-  message: string;
-  code: number;
-  data: {
-    code: string;
-    httpStatus: number;
-    path?: string;
-    reason: ReasonCode;
-    envelope?: ResponseEnvelope;
-    details?: unknown;
-  };
-}
-
 /** What a client may read of an error not raised by Signet itself: never its own message. */
 const GENERIC_MESSAGES: Partial<Record<ReasonCode, string>> = {
   PARSE_ERROR: 'not valid JSON',
@@ -103,4 +90,5 @@ export const t = initTRPC
 /** The procedure builder behind every Signet tool: checks 1-7 run, then the rest of the chain. */
 export const signedProcedure = t.procedure.use(envelopeSignature);
 
+export type { SignetErrorShape };
 export { TRPCError };

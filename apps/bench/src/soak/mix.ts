@@ -3,10 +3,16 @@
 // CALL_LOOPS + JOB_LOOPS operations in flight, calls paced to CALLS_PER_SECOND, every operation
 // under a timeout, and no operation starts once the run is over.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSignetClient, JobFailedError, jobHandle, signetReason } from '@signet/client';
-import type { tools } from '@signet/contracts';
-import { newNonce, newRequestId, PROTOCOL_VERSION, sign } from '@signet/protocol';
+import {
+  createSignetClient,
+  JobFailedError,
+  jobHandle,
+  signetReason,
+  signRequest,
+} from '@signet/client';
+import { newRequestId, type RequestEnvelope } from '@signet/protocol';
 import type { SignetRouter } from '@signet/server';
+import type { tools } from '@signet/server-app/contracts';
 import type { Credentials } from '../load.ts';
 import type { Tally } from './tally.ts';
 
@@ -52,24 +58,13 @@ export function outcomeOf(error: unknown): string {
   return reason ? `refused by the client: ${reason}` : 'transport error';
 }
 
-type Envelope = Record<string, unknown>;
-
-function envelope(c: Credentials, tool: string, args: Record<string, unknown>): Envelope {
-  return {
-    v: PROTOCOL_VERSION,
-    request_id: newRequestId(),
-    ts_ms: Date.now(),
-    client_id: c.clientId,
-    server_id: c.serverId,
-    tool,
-    args,
-    nonce: newNonce(),
-    kid: c.key.kid,
-  };
+/** A call signed as the typed client signs it, to be sent by hand. */
+function signed(c: Credentials, tool: string, args: Record<string, unknown>): RequestEnvelope {
+  return signRequest(c, tool, args, { now: Date.now() });
 }
 
 /** Posts a hand-built envelope; `401 BAD_SIGNATURE` or `200`, as the server answered. */
-async function post(ctx: Context, tool: string, body: Envelope): Promise<string> {
+async function post(ctx: Context, tool: string, body: RequestEnvelope): Promise<string> {
   const response = await fetch(`${ctx.url}/trpc/${tool}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -115,8 +110,11 @@ export const CALLS: Operation[] = [
     expect: '401 BAD_SIGNATURE',
     weight: 10,
     async run(ctx) {
-      const signed = sign(envelope(ctx.credentials, 'batch_sum', { numbers: [1] }), 'x'.repeat(64));
-      return post(ctx, 'batch_sum', signed);
+      const forger = {
+        ...ctx.credentials,
+        key: { ...ctx.credentials.key, secret: 'x'.repeat(64) },
+      };
+      return post(ctx, 'batch_sum', signed(forger, 'batch_sum', { numbers: [1] }));
     },
   },
   {
@@ -124,12 +122,9 @@ export const CALLS: Operation[] = [
     expect: '200, then 409 REPLAYED_NONCE',
     weight: 10,
     async run(ctx) {
-      const signed = sign(
-        envelope(ctx.credentials, 'batch_sum', { numbers: [1, 2] }),
-        ctx.credentials.key.secret,
-      );
-      const first = await post(ctx, 'batch_sum', signed);
-      return `${first}, then ${await post(ctx, 'batch_sum', signed)}`;
+      const request = signed(ctx.credentials, 'batch_sum', { numbers: [1, 2] });
+      const first = await post(ctx, 'batch_sum', request);
+      return `${first}, then ${await post(ctx, 'batch_sum', request)}`;
     },
   },
   {
@@ -138,11 +133,7 @@ export const CALLS: Operation[] = [
     weight: 10,
     async run(ctx) {
       const args = { numbers: [] };
-      return post(
-        ctx,
-        'batch_sum',
-        sign(envelope(ctx.credentials, 'batch_sum', args), ctx.credentials.key.secret),
-      );
+      return post(ctx, 'batch_sum', signed(ctx.credentials, 'batch_sum', args));
     },
   },
   {
@@ -151,11 +142,7 @@ export const CALLS: Operation[] = [
     weight: 10,
     async run(ctx) {
       const args = { job_id: `no-such-job-${newRequestId()}` };
-      return post(
-        ctx,
-        'poll_job',
-        sign(envelope(ctx.credentials, 'poll_job', args), ctx.credentials.key.secret),
-      );
+      return post(ctx, 'poll_job', signed(ctx.credentials, 'poll_job', args));
     },
   },
 ];

@@ -2,7 +2,7 @@
 // which the probe that the server was started with reports when asked (probe.ts).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { namespaceKeys } from '@signet/server';
+import { namespaceKeys } from '@signet/server/redis';
 import { Redis } from 'ioredis';
 import { rssMb } from '../harness.ts';
 import type { ProbeReading } from './probe.ts';

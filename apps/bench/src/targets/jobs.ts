@@ -7,14 +7,10 @@
 // BENCH_ROLE=worker this process is that worker. BENCH_WORKER_CONCURRENCY: jobs run at once.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
-import {
-  Keyring,
-  redisBackend,
-  SqliteStore,
-  startSignetServer,
-  startSignetWorker,
-} from '@signet/server';
+import { contractSet, defineJob } from '@signet/contracts';
+import { Keyring, startSignetServer } from '@signet/server';
+import { redisBackend, startSignetWorker } from '@signet/server/redis';
+import { SqliteStore } from '@signet/server/sqlite';
 import { WORKER_READY } from '@signet/server/testing';
 import pino from 'pino';
 import { z } from 'zod';
@@ -25,7 +21,7 @@ const noop = defineJob({
   input: z.strictObject({}),
   output: z.strictObject({}),
 });
-const contracts = contractSet(noop, pollJob, cancelJob, watchJob);
+const contracts = contractSet(noop);
 const handlers = { noop: async () => ({}) };
 const store = process.env.BENCH_STORE!;
 const logger = pino({ level: 'warn' });

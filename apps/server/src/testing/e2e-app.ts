@@ -1,20 +1,30 @@
 // The app the e2e.*.test.ts suites share, started as `pnpm serve` starts it (memory store), with
 // three clients (client-001 with keys k1 and k2, client-002, client-limited to server_identity),
-// and their helpers: typed clients, hand-built envelopes signed with k1, raw POSTs, and what a
-// signed answer or refusal must look like (DESIGN 1.4 / 1.5).
-import { randomUUID } from 'node:crypto';
+// and their helpers: typed clients, and the envelope kit of @signet/server/testing bound to this
+// app and to client-001's key k1 (hand-built envelopes, raw POSTs, what a signed answer or refusal
+// must look like, DESIGN 1.4 / 1.5).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient } from '@signet/client';
-import { newNonce, PROTOCOL_VERSION, type RequestEnvelope, sign, verify } from '@signet/protocol';
+import type { RequestEnvelope } from '@signet/protocol';
 import { generateSecret, type KeyringFile } from '@signet/server';
+import {
+  type EnvelopeReply,
+  type EnvelopeSigner,
+  expectAnswer as expectSignedAnswer,
+  expectRefusal as expectSignedRefusal,
+  type PostInit,
+  postChunks,
+  postEnvelope,
+  requestEnvelope,
+  signedRequest,
+} from '@signet/server/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { type AppServer, startApp } from '../app.ts';
 import { FRONT, frontConfig } from './front.ts';
-import { type HttpReply, type Router, SERVER_ID } from './http.ts';
+import { type Router, SERVER_ID } from './http.ts';
 
 export { rejectionOf, SERVER_ID } from './http.ts';
 
@@ -44,7 +54,13 @@ const keyring: KeyringFile = {
   ],
 };
 
-type Envelope = Omit<RequestEnvelope, 'signature'> & Record<string, unknown>;
+/** client-001 signing with k1: whom `envelope` and `signed` speak for. */
+const k1: EnvelopeSigner = {
+  serverId: SERVER_ID,
+  clientId: 'client-001',
+  kid: 'k1',
+  secret: secrets.k1,
+};
 
 let server: AppServer;
 let dir: string;
@@ -89,99 +105,51 @@ export function typedClient(opts: {
   });
 }
 
-/** A fresh, unsigned request envelope from client-001 (key k1); `over` replaces fields. */
+/** A fresh, unsigned request envelope from client-001 (key k1); `over` sets or deletes fields. */
 export function envelope(
   tool: string,
   args: Record<string, unknown>,
-  over: Partial<Envelope> = {},
+  over: Record<string, unknown> = {},
 ) {
-  const base: Envelope = {
-    v: PROTOCOL_VERSION,
-    request_id: randomUUID(),
-    ts_ms: Date.now(),
-    client_id: 'client-001',
-    server_id: SERVER_ID,
-    tool,
-    args,
-    nonce: newNonce(),
-    kid: 'k1',
-  };
-  return { ...base, ...over };
+  return requestEnvelope(k1, tool, args, over);
 }
 
-export function signed(tool: string, args: Record<string, unknown>, over: Partial<Envelope> = {}) {
-  return sign(envelope(tool, args, over), secrets.k1) as RequestEnvelope;
+/** The same, signed with k1. */
+export function signed(
+  tool: string,
+  args: Record<string, unknown>,
+  over: Record<string, unknown> = {},
+): RequestEnvelope {
+  return signedRequest(k1, tool, args, over);
 }
 
-export async function post(
-  path: string,
-  body: unknown,
-  init: { contentType?: string; method?: string } = {},
-): Promise<HttpReply> {
-  const method = init.method ?? 'POST';
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': init.contentType ?? 'application/json' },
-    ...(method === 'GET' ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
+/** POSTs `body` to a path of the app (`/trpc/<tool>`, or any other). */
+export function post(path: string, body: unknown, init?: PostInit): Promise<EnvelopeReply> {
+  return postEnvelope(server.url, path, body, init);
 }
 
 /** A successful call: HTTP 200 and a response envelope signed with `secret` for `request`. */
-export function expectAnswer(reply: HttpReply, request: RequestEnvelope, secret = secrets.k1) {
-  expect(reply.status, reply.text).toBe(200);
-  const data = reply.body.result?.data;
-  if (!data) throw new Error(`no envelope in ${reply.text}`);
-  expect(verify(data, secret)).toBe(true);
-  expect(data).toMatchObject({
-    v: PROTOCOL_VERSION,
-    request_id: request.request_id,
-    nonce: request.nonce,
-    server_id: SERVER_ID,
-    ok: true,
-    error: null,
-  });
-  return data;
+export function expectAnswer(reply: EnvelopeReply, request: RequestEnvelope, secret = secrets.k1) {
+  return expectSignedAnswer(reply, request, { secret });
 }
 
 /**
  * A refusal with `status` and `reason` (DESIGN 1.5). With `signedFor`, a signed error envelope
- * answering that request must come with it (checks 4-9); without, there must be none (checks 1-3
- * and the HTTP layer). Never a stack trace.
+ * answering that request, from this server, must come with it (checks 4-9); without, there must
+ * be none (checks 1-3 and the HTTP layer). Never a stack trace.
  */
 export function expectRefusal(
-  reply: HttpReply,
+  reply: EnvelopeReply,
   status: number,
   reason: string,
   signedFor?: { request: RequestEnvelope; secret: string },
 ) {
-  expect(reply.status, reply.text).toBe(status);
-  expect(reply.text).not.toContain('stack');
-  expect(reply.text).not.toContain('at /');
-  expect(reply.body.result).toBeUndefined();
-  const error = reply.body.error;
-  if (!error) throw new Error(`no error in ${reply.text}`);
-  expect(error.data.reason).toBe(reason);
-  expect(error.data.httpStatus).toBe(status);
-  const signedEnvelope = error.data.envelope;
-  if (!signedFor) {
-    expect(signedEnvelope).toBeUndefined();
-    return error;
-  }
-  if (!signedEnvelope) throw new Error(`no signed envelope in ${reply.text}`);
-  expect(verify(signedEnvelope, signedFor.secret)).toBe(true);
-  expect(signedEnvelope).toMatchObject({
-    v: PROTOCOL_VERSION,
-    ok: false,
-    status: 'error',
-    result: null,
-    server_id: SERVER_ID,
-    request_id: signedFor.request.request_id,
-    nonce: signedFor.request.nonce,
-  });
-  expect(signedEnvelope.error?.code).toBe(reason);
-  return error;
+  return expectSignedRefusal(
+    reply,
+    status,
+    reason,
+    signedFor && { ...signedFor, serverId: SERVER_ID },
+  );
 }
 
 /** Sends raw bytes with node:http, for what fetch will not do (chunked oversize bodies). */
@@ -189,28 +157,6 @@ export function rawPost(
   path: string,
   chunks: Buffer[],
   headers: Record<string, string | number>,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = httpRequest(`${server.url}${path}`, { method: 'POST', headers }, (res) => {
-      answered = true;
-      const parts: Buffer[] = [];
-      res.on('data', (part: Buffer) => parts.push(part));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }),
-      );
-      res.on('error', reject);
-    });
-    // The server answers 413 and closes without reading the rest: a reset while we still write
-    // is expected; only a failure before any answer is one.
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    for (const chunk of chunks) req.write(chunk);
-    req.end();
-  });
-}
-
-export function asReply(raw: { status: number; text: string }): HttpReply {
-  return { ...raw, headers: new Headers(), body: JSON.parse(raw.text) };
+): Promise<EnvelopeReply> {
+  return postChunks(server.url, path, chunks, headers);
 }

@@ -1,29 +1,18 @@
 // Fixtures for the suites that call the app over real HTTP (security.*.test.ts, and the common
 // parts of e2e.*.test.ts): keyrings on disk, the app as `pnpm serve` starts it, typed clients,
-// hand-signed envelopes, raw POSTs and what a signed answer or refusal must look like.
+// and the envelope kit of @signet/server/testing (hand-signed envelopes, raw POSTs, what a signed
+// answer or refusal must look like) bound to this server.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignetClient } from '@signet/client';
-import type { tools } from '@signet/contracts';
-import {
-  newNonce,
-  newRequestId,
-  PROTOCOL_VERSION,
-  type RequestEnvelope,
-  type ResponseEnvelope,
-  sign,
-  verify,
-} from '@signet/protocol';
-import {
-  generateSecret,
-  type KeyringFile,
-  type SignetErrorShape,
-  type SignetRouter,
-} from '@signet/server';
+import type { RequestEnvelope } from '@signet/protocol';
+import { generateSecret, type KeyringFile, type SignetRouter } from '@signet/server';
+import { signedRequest } from '@signet/server/testing';
 import pino, { type Logger } from 'pino';
-import { afterAll, afterEach, expect } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { type AppServer, startApp } from '../app.ts';
+import type { tools } from '../tools/contracts.ts';
 import { frontConfig } from './front.ts';
 
 export const SERVER_ID = 'mcp-server-001';
@@ -118,82 +107,24 @@ export function typedClient(
   });
 }
 
+/** A fresh request envelope signed by `who` for this server; `over` sets or deletes fields. */
 export function signed(
   who: Who,
   tool: string,
   args: Record<string, unknown>,
   over: Record<string, unknown> = {},
 ): RequestEnvelope {
-  return sign(
-    {
-      v: PROTOCOL_VERSION,
-      request_id: newRequestId(),
-      ts_ms: Date.now(),
-      client_id: who.clientId,
-      server_id: SERVER_ID,
-      tool,
-      args,
-      nonce: newNonce(),
-      kid: who.kid,
-      ...over,
-    },
-    who.secret,
-  ) as RequestEnvelope;
+  return signedRequest({ serverId: SERVER_ID, ...who }, tool, args, over);
 }
 
-export interface HttpReply {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: { result?: { data: ResponseEnvelope }; error?: SignetErrorShape };
-}
-
-export async function post(
-  url: string,
-  tool: string,
-  body: unknown,
-  contentType: string | null = 'application/json',
-): Promise<HttpReply> {
-  const response = await fetch(`${url}/trpc/${tool}`, {
-    method: 'POST',
-    headers: contentType === null ? {} : { 'content-type': contentType },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
-}
-
-export function expectOk(
-  reply: HttpReply,
-  request: { request_id: string; nonce: string },
-  who: Who,
-) {
-  expect(reply.status, reply.text).toBe(200);
-  const data = reply.body.result?.data;
-  if (!data) throw new Error(`no envelope in ${reply.text}`);
-  expect(verify(data, who.secret)).toBe(true);
-  expect(data).toMatchObject({ request_id: request.request_id, nonce: request.nonce, ok: true });
-  return data;
-}
-
-/** A refusal with `status` and `reason`; signed for `who` when given, else with no envelope. */
-export function expectRefusal(reply: HttpReply, status: number, reason: string, who?: Who) {
-  expect(reply.status, reply.text).toBe(status);
-  expect(reply.text).not.toMatch(/stack|\bat \/|node:internal|\.ts:\d/);
-  const error = reply.body.error;
-  if (!error) throw new Error(`no error in ${reply.text}`);
-  expect(error.data.reason).toBe(reason);
-  expect(error.data.httpStatus).toBe(status);
-  if (who === undefined) {
-    expect(error.data.envelope).toBeUndefined();
-  } else {
-    const envelope = error.data.envelope;
-    if (!envelope) throw new Error(`no signed envelope in ${reply.text}`);
-    expect(verify(envelope, who.secret)).toBe(true);
-    expect(envelope).toMatchObject({ ok: false, status: 'error', error: { code: reason } });
-  }
-  return error;
-}
+// The envelope kit's POST and checks, under the names these suites use: `post(url, tool, body)`,
+// `expectOk(reply, request, who)` and `expectRefusal(reply, status, reason, who?)`.
+export {
+  type EnvelopeReply as HttpReply,
+  expectAnswer as expectOk,
+  expectRefusal,
+  postEnvelope as post,
+} from '@signet/server/testing';
 
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(

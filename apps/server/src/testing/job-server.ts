@@ -1,7 +1,8 @@
 // A Signet server process with the job-test tools, for tests that must kill a real process.
 // Env: JOB_SERVER_DB (SQLite path), JOB_SERVER_KEYRING (keyring path), JOB_SERVER_LEDGER (a file
 // where each handler start is appended as a JSON line).
-import { Keyring, SqliteStore, startSignetServer } from '@signet/server';
+import { Keyring, startSignetServer } from '@signet/server';
+import { SqliteStore } from '@signet/server/sqlite';
 import { jobTestTools, ledgerHandlers } from '@signet/server/testing';
 import pino from 'pino';
 

@@ -1,7 +1,7 @@
 // A `pnpm worker`-like process with the job-test tools, for tests that must kill a real worker.
 // Env: JOB_WORKER_REDIS (redis:// URL), JOB_WORKER_LOCK_MS, JOB_WORKER_LEDGER (a file where each
 // count_primes start is appended as a JSON line).
-import { startSignetWorker } from '@signet/server';
+import { startSignetWorker } from '@signet/server/redis';
 import { jobTestTools, ledgerHandlers } from '@signet/server/testing';
 import pino from 'pino';
 

@@ -1,9 +1,10 @@
 // fast-check arbitraries for the property-based security suite (security.property.test.ts): valid
 // and invalid args per tool, valid calls, poison for check 1 of DESIGN 1.4 (values JSON can carry
 // but a canonical envelope cannot), and random and hostile bodies.
-import { BATCH_SUM_MAX_NUMBERS, tools } from '@signet/contracts';
+
 import { MAX_ITEMS, MAX_KEYS, MAX_STRING_LENGTH, PROTOCOL_VERSION } from '@signet/protocol';
 import fc from 'fast-check';
+import { BATCH_SUM_MAX_NUMBERS, tools } from '../tools/contracts.ts';
 import {
   ALL_SIGNERS,
   type CallSpec,

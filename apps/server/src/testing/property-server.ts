@@ -1,23 +1,15 @@
 // The server the property-based security suite (security.property.test.ts) runs against, and how
 // it reads the answers: the signers and keyring, the census of how far each request got through
-// the checks of DESIGN 1.4, the expectations for a signed answer, a signed refusal and a refused
-// forgery, and how a call's envelope is built and signed.
+// the checks of DESIGN 1.4, and how a call's envelope is built (the expectations are in
+// property-expect.ts).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import {
-  canonicalize,
-  hmacHex,
-  isReasonCode,
-  PROTOCOL_VERSION,
-  REASON_STATUS,
-  type ReasonCode,
-  responseEnvelopeSchema,
-  verify,
-} from '@signet/protocol';
+import { canonicalize, isReasonCode, type ReasonCode } from '@signet/protocol';
 import { generateSecret, type KeyringFile } from '@signet/server';
+import { type EnvelopeReply, postEnvelope, requestEnvelope } from '@signet/server/testing';
 import fc from 'fast-check';
 import pino from 'pino';
 import { expect } from 'vitest';
@@ -205,72 +197,31 @@ export const census = {
   noOpMutations: 0,
 };
 
-export interface Outcome {
-  status: number;
+export interface Outcome extends EnvelopeReply {
   reason: ReasonCode | undefined;
   /** The check of DESIGN 1.4 the request stopped at (9 = ran), -1 if the answer is unexpected. */
   check: number;
-  json: unknown;
   /** The signed response envelope: `result.data` of a 200, `error.data.envelope` of an error. */
   envelope: unknown;
 }
 
+/** POSTs `body` to `tool` (any text: it is URL-encoded), and counts the answer in the census. */
 export async function post(
   tool: string,
   body: string | Uint8Array,
   contentType: string | null = 'application/json',
 ): Promise<Outcome> {
-  const headers: Record<string, string> = {};
-  if (contentType !== null) headers['content-type'] = contentType;
-  const response = await fetch(`${baseUrl}/trpc/${encodeURIComponent(tool)}`, {
-    method: 'POST',
-    headers,
-    body,
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const shape = json as
-    | { result?: { data?: unknown }; error?: { data?: { reason?: unknown; envelope?: unknown } } }
-    | undefined;
-  const data = shape?.error?.data;
+  const reply = await postEnvelope(baseUrl, encodeURIComponent(tool), body, { contentType });
+  // (Any JSON may come back to a hostile body: each step is optional.)
+  const data = reply.json?.error?.data;
   const reason = isReasonCode(data?.reason) ? data.reason : undefined;
-  const check = response.status === 200 ? 9 : reason !== undefined ? CHECK_OF[reason] : -1;
+  const check = reply.status === 200 ? 9 : reason !== undefined ? CHECK_OF[reason] : -1;
   census.total++;
-  if (response.status >= 500) census.fiveXX++;
+  if (reply.status >= 500) census.fiveXX++;
   if (check < 0) census.unexpected++;
   else census.stopped[check]!++;
-  const envelope = response.status === 200 ? shape?.result?.data : data?.envelope;
-  return { status: response.status, reason, check, json, envelope };
-}
-
-export function describeOutcome(o: Outcome): string {
-  const text = JSON.stringify(o.json) ?? 'no JSON';
-  return `HTTP ${o.status} ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`;
-}
-
-/** A 4xx refusal with a reason code of DESIGN 1.5 whose status it is. */
-function expectRefusal(o: Outcome): void {
-  expect(o.status, describeOutcome(o)).toBeGreaterThanOrEqual(400);
-  expect(o.status, describeOutcome(o)).toBeLessThan(500);
-  expect(o.reason, describeOutcome(o)).toBeDefined();
-  expect(REASON_STATUS[o.reason!], describeOutcome(o)).toBe(o.status);
-}
-
-/**
- * What a forged, mutated or unauthenticated body must get: a 4xx before the signature is
- * accepted (checks 1-3, or the HTTP layer), and nothing signed.
- */
-export function expectForgeryRefused(o: Outcome): void {
-  if (o.status >= 200 && o.status < 300) census.forgeriesAccepted++;
-  expectRefusal(o);
-  expect(o.check, describeOutcome(o)).toBeGreaterThanOrEqual(0);
-  expect(o.check, describeOutcome(o)).toBeLessThanOrEqual(3);
-  expect(o.envelope, describeOutcome(o)).toBeUndefined();
+  const envelope = reply.status === 200 ? reply.json?.result?.data : data?.envelope;
+  return { ...reply, reason, check, envelope };
 }
 
 export function expectNoPollution(): void {
@@ -311,12 +262,6 @@ export function unique(nonce: string): string {
   return nonce.slice(0, 128 - suffix.length) + suffix;
 }
 
-export function signed(draft: Record<string, unknown>, secret: string): Record<string, unknown> {
-  const out = ordered(draft, []);
-  put(out, 'signature', hmacHex(secret, canonicalize(draft)));
-  return out;
-}
-
 export function sameCanonical(a: unknown, b: unknown): boolean {
   try {
     return canonicalize(a) === canonicalize(b);
@@ -337,73 +282,22 @@ export interface CallSpec {
   order: readonly string[];
 }
 
+/** The unsigned envelope of a call by `signer` (naming its kid if `sendKid`) to this server. */
+export function draftFor(
+  signer: Signer,
+  sendKid: boolean,
+  tool: string,
+  args: unknown,
+  fields: Record<string, unknown>,
+): Record<string, unknown> {
+  const who = { serverId: SERVER_ID, ...signer, kid: sendKid ? signer.kid : undefined };
+  return requestEnvelope(who, tool, args, fields);
+}
+
 export function draftOf(spec: CallSpec): Record<string, unknown> {
-  const draft: Record<string, unknown> = {
-    v: PROTOCOL_VERSION,
+  return draftFor(spec.signer, spec.sendKid, spec.tool, spec.args, {
     request_id: spec.requestId,
     ts_ms: Date.now() + spec.tsOffset,
-    client_id: spec.signer.clientId,
-    server_id: SERVER_ID,
-    tool: spec.tool,
-    args: spec.args,
     nonce: unique(spec.nonce),
-  };
-  if (spec.sendKid) draft.kid = spec.signer.kid;
-  return draft;
-}
-
-function expectSignedFor(envelope: unknown, signer: Signer, draft: Record<string, unknown>): void {
-  const parsed = responseEnvelopeSchema.safeParse(envelope);
-  expect(parsed.success, JSON.stringify(envelope)).toBe(true);
-  const env = envelope as Record<string, unknown> & { signature: string };
-  expect(verify(env, signer.secret), 'response signature').toBe(true);
-  for (const other of ALL_SIGNERS) {
-    if (other.secret !== signer.secret) expect(verify(env, other.secret)).toBe(false);
-  }
-  expect(env.request_id).toBe(draft.request_id);
-  expect(env.nonce).toBe(draft.nonce);
-  expect(env.server_id).toBe(SERVER_ID);
-  expect(Math.abs((env.ts_ms as number) - Date.now())).toBeLessThan(60_000);
-}
-
-/** A refusal at checks 4-8 (or a tool's own error at 9) carries a signed error envelope. */
-export function expectSignedRefusal(
-  o: Outcome,
-  signer: Signer,
-  draft: Record<string, unknown>,
-): void {
-  expectRefusal(o);
-  expectSignedFor(o.envelope, signer, draft);
-  const env = o.envelope as { ok: boolean; status: string; result: unknown; error: unknown };
-  expect(env.ok).toBe(false);
-  expect(env.status).toBe('error');
-  expect(env.result).toBeNull();
-  expect((env.error as { code: string }).code).toBe(o.reason);
-}
-
-/** What a valid call of `spec` must get: the tool's right answer, signed with the right key. */
-export function expectRan(spec: CallSpec, draft: Record<string, unknown>, o: Outcome): void {
-  expect(o.check, describeOutcome(o)).toBe(9);
-  if (spec.tool === 'poll_job' || spec.tool === 'cancel_job') {
-    // A random job id: the tool ran and found no such job (a signed 404).
-    expect(o.status, describeOutcome(o)).toBe(404);
-    expect(o.reason).toBe('JOB_NOT_FOUND');
-    expectSignedRefusal(o, spec.signer, draft);
-    return;
-  }
-  expect(o.status, describeOutcome(o)).toBe(200);
-  expectSignedFor(o.envelope, spec.signer, draft);
-  const env = o.envelope as { ok: boolean; status: string; result: Record<string, unknown> };
-  expect(env.ok).toBe(true);
-  expect(env.status).toBe('ok');
-  if (spec.tool === 'server_identity') {
-    expect(env.result.server_id).toBe(SERVER_ID);
-    expect((env.result.capabilities as { protocol: string }).protocol).toBe(PROTOCOL_VERSION);
-  } else {
-    // What the server saw is what went over the wire (JSON has no -0).
-    const numbers = JSON.parse(JSON.stringify(spec.args.numbers)) as number[];
-    let total = 0;
-    for (const n of numbers) total += n;
-    expect(env.result).toEqual({ count: numbers.length, total });
-  }
+  });
 }

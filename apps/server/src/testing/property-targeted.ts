@@ -1,7 +1,8 @@
 // Cases built to stop at a given check of DESIGN 1.4, with any later faults added on top, for the
-// property-based security suite (security.property.test.ts): how each fault is generated, and
-// runTargeted, which builds, sends and checks one case (counted in the census).
-import { canonicalize, hmacHex, PROTOCOL_VERSION } from '@signet/protocol';
+// property-based security suite (security.property.test.ts): what each case is made of, and
+// runTargeted, which builds, sends and checks one case (counted in the census). The faults
+// themselves are generated in property-faults.ts.
+import { signEnvelope } from '@signet/server/testing';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import {
@@ -9,29 +10,38 @@ import {
   idArb,
   inject,
   invalidArgsArb,
-  jsonArb,
   nonceArb,
   orderArb,
-  type Poison,
-  poisonArb,
   renderPoison,
   validArgsArb,
 } from './property-arbitraries.ts';
 import {
-  ALL_SIGNERS,
-  alice1,
-  type CallSpec,
   describeOutcome,
-  ENVELOPE_FIELDS,
-  type EnvelopeField,
   expectForgeryRefused,
   expectRan,
   expectSignedRefusal,
+} from './property-expect.ts';
+import {
+  type F1,
+  type F2,
+  type F3,
+  FAULTS,
+  type Fault,
+  f1Arb,
+  f2Arb,
+  f3Arb,
+  staleArb,
+  wrongServerArb,
+} from './property-faults.ts';
+import {
+  ALL_SIGNERS,
+  alice1,
+  type CallSpec,
+  draftFor,
   FULL_SIGNERS,
   MAX_BODY_BYTES,
   type Outcome,
   ordered,
-  POST_TOOLS,
   type PostTool,
   post,
   put,
@@ -39,185 +49,11 @@ import {
   restricted,
   SERVER_ID,
   type Signer,
-  signed,
   unique,
-  WINDOW_MS,
 } from './property-server.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Cases built to stop at a given check (DESIGN 1.4), with any later faults added on top
-
-type Fault = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
-const FAULTS: readonly Fault[] = [1, 2, 3, 4, 5, 6, 7, 8];
-
-type F1 =
-  | { kind: 'inject'; poison: Poison; top: boolean }
-  | { kind: 'truncate'; pick: number }
-  | { kind: 'suffix'; text: string }
-  | { kind: 'contentType'; type: string | null }
-  | { kind: 'tooLarge'; extra: number };
-
-const f1Arb: fc.Arbitrary<F1> = fc.oneof(
-  {
-    arbitrary: fc
-      .record({ poison: poisonArb, top: fc.boolean() })
-      .map(({ poison, top }): F1 => ({ kind: 'inject', poison, top })),
-    weight: 8,
-  },
-  { arbitrary: fc.nat().map((pick): F1 => ({ kind: 'truncate', pick })), weight: 2 },
-  {
-    arbitrary: fc
-      .constantFrom(',', '}', ']', 'x', '"', '{}', 'null', '\u0000')
-      .map((text): F1 => ({ kind: 'suffix', text })),
-    weight: 1,
-  },
-  {
-    arbitrary: fc
-      .constantFrom(
-        null,
-        '',
-        'text/plain',
-        'application/x-www-form-urlencoded',
-        'multipart/form-data; boundary=x',
-        'application/jsonx',
-        'application/json-seq',
-        'text/json',
-        'application/*',
-        '*/*',
-      )
-      .map((type): F1 => ({ kind: 'contentType', type })),
-    weight: 2,
-  },
-  {
-    arbitrary: fc
-      .integer({ min: 1, max: 64 * 1024 })
-      .map((extra): F1 => ({ kind: 'tooLarge', extra })),
-    weight: 1,
-  },
-);
-
-type F2 =
-  | { kind: 'version'; v: string }
-  | { kind: 'toolMismatch'; tool: string }
-  | { kind: 'unknownField'; name: string; value: unknown }
-  | { kind: 'badField'; field: EnvelopeField; value: unknown }
-  | { kind: 'missing'; field: EnvelopeField };
-
-const f2Arb: fc.Arbitrary<F2> = fc.oneof(
-  fc
-    .oneof(fc.constantFrom('mcp/0.2', 'MCP/0.1', 'mcp/0.1 ', 'mcp/1.0', ''), idArb)
-    .filter((v) => v !== PROTOCOL_VERSION)
-    .map((v): F2 => ({ kind: 'version', v })),
-  fc
-    .oneof(fc.constantFrom(...POST_TOOLS, 'watch_job', 'Batch_Sum'), idArb)
-    .map((tool): F2 => ({ kind: 'toolMismatch', tool })),
-  fc
-    .record({
-      name: fc
-        .oneof(fc.string({ minLength: 1 }), fc.constantFrom('__proto__', 'constructor', 'extra'))
-        .filter((name) => !(ENVELOPE_FIELDS as readonly string[]).includes(name)),
-      value: jsonArb,
-    })
-    .map(({ name, value }): F2 => ({ kind: 'unknownField', name, value })),
-  fc
-    .oneof(
-      fc.tuple(
-        fc.constantFrom<EnvelopeField>('request_id', 'client_id', 'server_id', 'tool', 'kid'),
-        fc.oneof(
-          fc.constant(''),
-          fc.integer({ min: 129, max: 400 }).map((n) => 'x'.repeat(n)),
-          fc.integer(),
-          fc.constant(null),
-          fc.array(fc.string(), { maxLength: 2 }),
-        ),
-      ),
-      fc.tuple(
-        fc.constant<EnvelopeField>('ts_ms'),
-        fc.oneof(
-          fc
-            .double({ noNaN: true, noDefaultInfinity: true })
-            .filter((x) => !Number.isSafeInteger(x)),
-          fc.constantFrom('1700000000000', null, true, 2 ** 53, -(2 ** 53)),
-        ),
-      ),
-      fc.tuple(
-        fc.constant<EnvelopeField>('nonce'),
-        fc.oneof(
-          fc.stringMatching(/^[A-Za-z0-9_-]{1,15}$/),
-          fc.integer({ min: 129, max: 300 }).map((n) => 'n'.repeat(n)),
-          fc.stringMatching(/^[A-Za-z0-9_-]{8}[+/=. ][A-Za-z0-9_-]{8}$/),
-          fc.integer(),
-        ),
-      ),
-      fc.tuple(
-        fc.constant<EnvelopeField>('args'),
-        fc.oneof(fc.array(jsonArb, { maxLength: 3 }), fc.constant(null), fc.string(), fc.integer()),
-      ),
-      fc.tuple(
-        fc.constant<EnvelopeField>('v'),
-        fc.oneof(fc.integer(), fc.constant(null), fc.constant('v'.repeat(33))),
-      ),
-      fc.tuple(
-        fc.constant<EnvelopeField>('signature'),
-        fc.oneof(
-          fc.stringMatching(/^[0-9A-F]{64}$/).filter((s) => /[A-F]/.test(s)),
-          fc.stringMatching(/^[0-9a-f]{63}$/),
-          fc.stringMatching(/^[0-9a-f]{65}$/),
-          fc.integer(),
-          fc.constant(null),
-        ),
-      ),
-    )
-    .map(([field, value]): F2 => ({ kind: 'badField', field, value })),
-  fc
-    .constantFrom<EnvelopeField>(...ENVELOPE_FIELDS.filter((f) => f !== 'kid'))
-    .map((field): F2 => ({ kind: 'missing', field })),
-);
-
-type F3 =
-  | { kind: 'wrongSecret'; secret: string }
-  | { kind: 'otherClientsKey' }
-  | { kind: 'unknownClient'; clientId: string }
-  | { kind: 'otherKid' }
-  | { kind: 'unknownKid'; kid: string }
-  | { kind: 'flip'; pos: number; step: number }
-  | { kind: 'signedOther' };
-
-const f3Arb: fc.Arbitrary<F3> = fc.oneof(
-  fc.string({ minLength: 1 }).map((secret): F3 => ({ kind: 'wrongSecret', secret })),
-  fc.constant<F3>({ kind: 'otherClientsKey' }),
-  idArb
-    .filter((id) => !ALL_SIGNERS.some((s) => s.clientId === id))
-    .map((clientId): F3 => ({ kind: 'unknownClient', clientId })),
-  fc.constant<F3>({ kind: 'otherKid' }),
-  idArb
-    .filter((kid) => !ALL_SIGNERS.some((s) => s.kid === kid))
-    .map((kid): F3 => ({ kind: 'unknownKid', kid })),
-  fc
-    .record({ pos: fc.integer({ min: 0, max: 63 }), step: fc.integer({ min: 1, max: 15 }) })
-    .map(({ pos, step }): F3 => ({ kind: 'flip', pos, step })),
-  fc.constant<F3>({ kind: 'signedOther' }),
-);
-
-const wrongServerArb = fc
-  .oneof(
-    fc.constantFrom(
-      'MCP-SERVER-001',
-      'mcp-server-001 ',
-      ' mcp-server-001',
-      'mcp-server-002',
-      'mcp-server-0010',
-    ),
-    idArb,
-  )
-  .filter((id) => id !== SERVER_ID);
-
-/** ts_ms outside the window: an offset from now, or an absolute (safe integer) time. */
-const staleArb = fc.oneof(
-  fc.integer({ min: WINDOW_MS + 10_000, max: 1e12 }).map((off) => ({ offset: off })),
-  fc.integer({ min: -1e12, max: -(WINDOW_MS + 10_000) }).map((off) => ({ offset: off })),
-  fc.constantFrom(0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER).map((at) => ({ at })),
-);
 
 interface Targeted {
   target: number;
@@ -298,17 +134,12 @@ export async function runTargeted(c: Targeted): Promise<void> {
 
   const now = Date.now();
   const nonce = unique(c.nonce);
-  const draft: Record<string, unknown> = {
-    v: PROTOCOL_VERSION,
+  const draft = draftFor(signer, c.sendKid, tool, args, {
     request_id: c.requestId,
     ts_ms: c.stale ? (c.stale.at ?? now + c.stale.offset!) : now + c.tsOffset,
-    client_id: signer.clientId,
     server_id: c.wrongServer ?? SERVER_ID,
-    tool,
-    args,
     nonce,
-  };
-  if (c.sendKid) draft.kid = signer.kid;
+  });
 
   let secret = signer.secret;
   if (f3) {
@@ -354,14 +185,14 @@ export async function runTargeted(c: Targeted): Promise<void> {
     }
   }
 
-  const envelope = signed(draft, secret);
+  const envelope: Record<string, unknown> = signEnvelope(draft, secret);
   if (f3?.kind === 'flip') {
     const s = envelope.signature as string;
     const hex = '0123456789abcdef';
     const flipped = hex[(hex.indexOf(s[f3.pos]!) + f3.step) % 16]!;
     envelope.signature = s.slice(0, f3.pos) + flipped + s.slice(f3.pos + 1);
   } else if (f3?.kind === 'signedOther') {
-    envelope.signature = hmacHex(secret, canonicalize({ ...draft, nonce: `${nonce}x` }));
+    envelope.signature = signEnvelope({ ...draft, nonce: `${nonce}x` }, secret).signature;
   }
   if (f2?.kind === 'badField' && f2.field === 'signature') {
     envelope.signature = f2.value;
@@ -425,18 +256,21 @@ export async function runTargeted(c: Targeted): Promise<void> {
   const firstUse = afterNonce.length > 0 ? Math.min(...afterNonce) : 9;
   if (expected < 6 || c.replay === 'prime') {
     // Another valid call of the same client spends the nonce first.
-    const primeDraft: Record<string, unknown> = {
-      v: PROTOCOL_VERSION,
-      request_id: `prime-${c.requestId}`,
-      ts_ms: now,
-      client_id: signer.clientId,
-      server_id: SERVER_ID,
-      tool: 'server_identity',
-      args: {},
-      nonce,
-      kid: signer.kid,
-    };
-    const prime = await post('server_identity', JSON.stringify(signed(primeDraft, signer.secret)));
+    const primeDraft = draftFor(
+      signer,
+      true,
+      'server_identity',
+      {},
+      {
+        request_id: `prime-${c.requestId}`,
+        ts_ms: now,
+        nonce,
+      },
+    );
+    const prime = await post(
+      'server_identity',
+      JSON.stringify(signEnvelope(primeDraft, signer.secret)),
+    );
     expect(prime.status, describeOutcome(prime)).toBe(200);
     expectAt(await post(tool, body, contentType), expected);
   } else if (c.replay === 'twice') {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jobDefinitions } from '../router.ts';
+import { jobDefinitions } from '../handlers.ts';
 import { HeldJobs, jobTestHandlers, jobTestTools } from '../testing/job-tools.ts';
 import { redisBackend, startSignetWorker } from './backend.ts';
 

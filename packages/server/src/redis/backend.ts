@@ -1,8 +1,9 @@
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
+import { type Handlers, jobDefinitions } from '../handlers.ts';
 import type { JobDefinition } from '../jobs/types.ts';
-import { type Handlers, jobDefinitions } from '../router.ts';
+import { defaultLogger } from '../logger.ts';
 import { connected, failFastRedis, redactUrl } from './connection.ts';
 import { BullJobEngine } from './job-engine.ts';
 import { RedisNonceStore } from './nonce-store.ts';
@@ -78,7 +79,8 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
   contracts: C;
   handlers: Handlers<C>;
   url: string;
-  logger: Logger;
+  /** Where the worker logs (pino); default: warnings and errors on stderr. */
+  logger?: Logger;
   concurrency?: number;
   retentionMs?: number;
   lockMs?: number;
@@ -89,7 +91,7 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
     { url: opts.url, runHandlers: true, lockMs: opts.lockMs, namespace: opts.namespace },
     jobDefinitions(opts.contracts, opts.handlers),
     {
-      logger: opts.logger,
+      logger: opts.logger ?? defaultLogger(),
       concurrency: opts.concurrency,
       retentionMs: opts.retentionMs,
       now: Date.now,

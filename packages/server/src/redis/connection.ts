@@ -1,5 +1,10 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { holdForTurn } from '../hold-writes.ts';
+import { requirePeer } from '../peers.ts';
+
+// An optional peer dependency, required (not imported) so it is the very module bullmq loads.
+const ioredis = requirePeer<typeof IORedis>('ioredis', '@signet/server/redis');
 
 /**
  * A connection for request-path commands: when Redis is unreachable, commands fail at once (no
@@ -7,7 +12,7 @@ import { holdForTurn } from '../hold-writes.ts';
  * It reconnects by itself in the background.
  */
 export function failFastRedis(url: string): Redis {
-  const redis = new Redis(url, {
+  const redis = new ioredis.Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2_000,
@@ -43,7 +48,7 @@ function coalesceWrites(redis: Redis): void {
  * worker's blocking reads go on a duplicate BullMQ makes of it).
  */
 export function blockingRedis(url: string): Redis {
-  const redis = new Redis(url, {
+  const redis = new ioredis.Redis(url, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 100, 1_000),
   });

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SignetError, StoreUnavailableError } from '../errors.ts';
-import { type Handlers, jobDefinitions } from '../router.ts';
+import { type Handlers, jobDefinitions } from '../handlers.ts';
 import {
   HeldJobs,
   type JobTestTools,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isTerminal, type JobState } from '@signet/protocol';
-import { Queue } from 'bullmq';
+import type * as BullMQ from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SignetError, StoreUnavailableError } from '../errors.ts';
@@ -20,10 +21,14 @@ import type {
   JobUpdate,
   StartJobRequest,
 } from '../jobs/types.ts';
+import { requirePeer } from '../peers.ts';
 import type { JobRecord } from '../stores/types.ts';
 import { ChangeFeed, jobUpdates } from './change-feed.ts';
 import { RedisJobRecords } from './scripts.ts';
 import { JobWorker, type QueuedJob } from './worker.ts';
+
+// An optional peer dependency: only users of the Redis backend need it.
+const bullmq = requirePeer<typeof BullMQ>('bullmq', '@signet/server/redis');
 
 export interface BullJobEngineOptions {
   url: string;
@@ -96,7 +101,7 @@ export class BullJobEngine implements JobEngine {
       cancelling: (jobId) => this.worker?.abort(jobId),
     });
     this.feed = new ChangeFeed(opts.redis, opts.url, this.records.changeStream, opts.logger);
-    this.queue = new Queue(name, { connection: opts.redis, prefix: 'bull' });
+    this.queue = new bullmq.Queue(name, { connection: opts.redis, prefix: 'bull' });
     this.queue.on('error', (error) => opts.logger.warn({ err: error }, 'queue error'));
     this.worker = opts.runHandlers
       ? new JobWorker({

@@ -1,5 +1,6 @@
 import { isTerminal } from '@signet/protocol';
-import { type Job, Worker } from 'bullmq';
+import type * as BullMQ from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -12,9 +13,13 @@ import {
   runsAgain,
 } from '../jobs/lifecycle.ts';
 import type { JobDefinition } from '../jobs/types.ts';
+import { requirePeer } from '../peers.ts';
 import type { JobRecord } from '../stores/types.ts';
 import { blockingRedis } from './connection.ts';
 import { CANCELLING, type RedisJobRecords } from './scripts.ts';
+
+// An optional peer dependency: only users of the Redis backend need it.
+const bullmq = requirePeer<typeof BullMQ>('bullmq', '@signet/server/redis');
 
 /** What a BullMQ job of this engine carries. */
 export interface QueuedJob {
@@ -55,18 +60,22 @@ export class JobWorker {
     this.logger = opts.logger;
     const lockMs = opts.lockMs ?? 10_000;
     const retentionS = Math.ceil(opts.retentionMs / 1000);
-    this.bull = new Worker(opts.queueName, (job, _token, signal) => this.track(job, signal), {
-      connection: blockingRedis(opts.url),
-      prefix: 'bull',
-      concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
-      lockDuration: lockMs,
-      stalledInterval: lockMs,
-      // A job whose worker died is handed out again, however often: the worker that gets it
-      // sees it was running and ends it as INTERRUPTED, or runs it once more (see claim).
-      maxStalledCount: Number.MAX_SAFE_INTEGER,
-      removeOnComplete: { age: retentionS },
-      removeOnFail: { age: retentionS },
-    });
+    this.bull = new bullmq.Worker(
+      opts.queueName,
+      (job, _token, signal) => this.track(job, signal),
+      {
+        connection: blockingRedis(opts.url),
+        prefix: 'bull',
+        concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+        lockDuration: lockMs,
+        stalledInterval: lockMs,
+        // A job whose worker died is handed out again, however often: the worker that gets it
+        // sees it was running and ends it as INTERRUPTED, or runs it once more (see claim).
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+        removeOnComplete: { age: retentionS },
+        removeOnFail: { age: retentionS },
+      },
+    );
     this.bull.on('error', (error) => this.logger.warn({ err: error }, 'worker error'));
     // Only when a write of the job's state failed (Redis went away under it).
     this.bull.on('failed', (job) => {

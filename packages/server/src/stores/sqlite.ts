@@ -1,10 +1,14 @@
 import type { JobStatus } from '@signet/protocol';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
+import { requirePeer } from '../peers.ts';
 import { openEmbedded } from './embedded.ts';
 import { JOB_SCHEMA, SqliteJobTables } from './sqlite-jobs.ts';
 import { NONCE_SCHEMA, SqliteNonceLog } from './sqlite-nonces.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
+
+// An optional peer dependency: loaded here, so only users of the SQLite store need it.
+const Database = requirePeer<typeof BetterSqlite3>('better-sqlite3', '@signet/server/sqlite');
 
 /** The schema of the first published version; older ones only ever existed in development. */
 const FIRST_SCHEMA_VERSION = 3;
@@ -16,7 +20,7 @@ const SCHEMA_VERSION = 3;
 interface Migration {
   from: number;
   to: number;
-  run(db: Database.Database): void;
+  run(db: BetterSqlite3.Database): void;
 }
 
 /** The steps between published schema versions, oldest first (none yet: 3 is the only one). */
@@ -38,7 +42,7 @@ export class SqliteStore implements Backend {
 /** An open SQLite store: what a server on `SqliteStore` runs on, held until `close`. */
 export class SqliteFile implements LocalStore {
   readonly description: string;
-  private readonly db: Database.Database;
+  private readonly db: BetterSqlite3.Database;
   private readonly nonces: SqliteNonceLog;
   private readonly jobs: SqliteJobTables;
 
@@ -121,7 +125,7 @@ export class SqliteFile implements LocalStore {
  * Creates the schema on a new file, or upgrades a file of an older published schema step by
  * step; refuses a file of a development-only or of a newer schema.
  */
-function migrate(db: Database.Database): void {
+function migrate(db: BetterSqlite3.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new Error(

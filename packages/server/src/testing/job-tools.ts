@@ -2,10 +2,10 @@
 // failures. They run through the same engine and router as the shipped tools.
 import { appendFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { cancelJob, contractSet, defineJob, pollJob, watchJob } from '@signet/contracts';
+import { contractSet, defineJob } from '@signet/contracts';
 import { z } from 'zod';
+import type { Handlers } from '../handlers.ts';
 import { ToolError } from '../jobs/tool-error.ts';
-import type { Handlers } from '../router.ts';
 
 export const countPrimes = defineJob({
   name: 'count_primes',
@@ -29,7 +29,7 @@ export const failing = defineJob({
   output: z.strictObject({}),
 });
 
-export const jobTestTools = contractSet(pollJob, cancelJob, watchJob, countPrimes, held, failing);
+export const jobTestTools = contractSet(countPrimes, held, failing);
 export type JobTestTools = typeof jobTestTools;
 
 function isPrime(n: number): boolean {
