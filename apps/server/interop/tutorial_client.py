@@ -23,6 +23,7 @@ import uuid
 
 EXPECTED_TOOLS = {
     "server_identity",
+    "list_tools",
     "batch_sum",
     "start_long_task",
     "poll_job",

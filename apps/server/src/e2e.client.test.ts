@@ -21,6 +21,7 @@ describe('the typed client against the running app', () => {
       [
         'batch_sum',
         'cancel_job',
+        'list_tools',
         'poll_job',
         'server_identity',
         'start_long_task',

@@ -109,6 +109,7 @@ describe.skipIf(!hasPython)('interop with the tutorial (Python)', () => {
       tools: [
         'batch_sum',
         'cancel_job',
+        'list_tools',
         'poll_job',
         'server_identity',
         'start_long_task',

@@ -6,6 +6,7 @@ import type {
   ObjectSchema,
   ToolContract,
 } from './define.ts';
+import { manifestSchema } from './manifest.ts';
 
 // The tools every Signet server offers (DESIGN 1.6). `contractSet` adds them to every set and
 // the server answers them itself, so their names are fixed: no user contract may take one.
@@ -98,8 +99,29 @@ export const watchJob = jobControl({
   output: jobState,
 });
 
+export const listTools: ToolContract<
+  'list_tools',
+  z.ZodObject<Record<string, never>, z.core.$strict>,
+  typeof manifestSchema
+> & { builtIn: 'manifest' } = {
+  kind: 'tool',
+  builtIn: 'manifest',
+  name: 'list_tools',
+  description:
+    "This server's tool manifest: every tool's name, kind, description and JSON Schemas. Its " +
+    "sha256 (of the JCS form) is server_identity's fingerprint.",
+  input: z.strictObject({}),
+  output: manifestSchema,
+};
+
 /** The built-in tools, in the order every contract set lists them first. */
-export const BUILT_IN_CONTRACTS = [serverIdentity, pollJob, cancelJob, watchJob] as const;
+export const BUILT_IN_CONTRACTS = [
+  serverIdentity,
+  listTools,
+  pollJob,
+  cancelJob,
+  watchJob,
+] as const;
 export type BuiltInContract = (typeof BUILT_IN_CONTRACTS)[number];
 export type BuiltInName = BuiltInContract['name'];
 

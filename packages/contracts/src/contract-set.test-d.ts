@@ -1,7 +1,7 @@
 // Type-level tests: what `contractSet` gives and refuses.
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import type { cancelJob, pollJob, serverIdentity, watchJob } from './built-ins.ts';
+import type { cancelJob, listTools, pollJob, serverIdentity, watchJob } from './built-ins.ts';
 import { contractSet } from './contract-set.ts';
 import { defineJob, defineTool } from './define.ts';
 
@@ -23,6 +23,7 @@ describe('contractSet', () => {
     const tools = contractSet(wordCount, shout);
     expectTypeOf(tools).toEqualTypeOf<{
       readonly server_identity: typeof serverIdentity;
+      readonly list_tools: typeof listTools;
       readonly poll_job: typeof pollJob;
       readonly cancel_job: typeof cancelJob;
       readonly watch_job: typeof watchJob;

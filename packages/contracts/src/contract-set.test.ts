@@ -23,6 +23,7 @@ describe('contractSet', () => {
     const tools = contractSet(wordCount, shout);
     expect(Object.keys(tools)).toEqual([
       'server_identity',
+      'list_tools',
       'poll_job',
       'cancel_job',
       'watch_job',
@@ -39,6 +40,7 @@ describe('contractSet', () => {
   it('makes a set with no user tools at all: the built-ins alone', () => {
     expect(Object.keys(contractSet())).toEqual([
       'server_identity',
+      'list_tools',
       'poll_job',
       'cancel_job',
       'watch_job',
@@ -52,7 +54,13 @@ describe('contractSet', () => {
   });
 
   it('cannot rename or replace a built-in tool: a contract with its name is refused', () => {
-    for (const name of ['poll_job', 'cancel_job', 'watch_job', 'server_identity'] as const) {
+    for (const name of [
+      'poll_job',
+      'cancel_job',
+      'watch_job',
+      'server_identity',
+      'list_tools',
+    ] as const) {
       const impostor = defineTool({
         name,
         description: 'mine',

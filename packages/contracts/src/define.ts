@@ -36,8 +36,8 @@ export interface JobContract<
 /** The built-in tools that report on or steer a job (DESIGN 1.6). */
 export type JobControlOperation = 'poll' | 'cancel' | 'watch';
 
-/** What a built-in tool that is not job control does. */
-export type BuiltInOperation = 'identity';
+/** What a built-in tool that is not job control does: say who the server is, or list its tools. */
+export type BuiltInOperation = 'identity' | 'manifest';
 
 export interface JobControlContract<
   TName extends string = string,
@@ -50,6 +50,11 @@ export interface JobControlContract<
 }
 
 export type AnyContract = ToolContract | JobContract | JobControlContract;
+
+/** True for the tools every server answers itself: job control, `server_identity`, `list_tools`. */
+export function isBuiltInContract(contract: AnyContract): boolean {
+  return contract.kind === 'job-control' || (contract.kind === 'tool' && !!contract.builtIn);
+}
 /** A contract a user writes: a tool or a job (the built-in tools come with every set). */
 export type UserContract = ToolContract | JobContract;
 export type ContractSet = { readonly [name: string]: AnyContract };

@@ -1,21 +1,30 @@
 import { createHash } from 'node:crypto';
 import { canonicalize, PROTOCOL_VERSION } from '@signet/protocol';
 import { z } from 'zod';
-import type { ContractSet } from './define.ts';
+import { type ContractSet, isBuiltInContract } from './define.ts';
 
-export interface ManifestTool {
-  name: string;
-  kind: 'tool' | 'job' | 'job-control';
-  description: string;
-  retryable?: boolean;
-  input_schema: unknown;
-  output_schema: unknown;
-}
+const jsonSchema = z.record(z.string(), z.unknown());
 
-export interface Manifest {
-  protocol: typeof PROTOCOL_VERSION;
-  tools: ManifestTool[];
-}
+/** The manifest's form, as `list_tools` answers it (and a client in any language can check). */
+export const manifestSchema = z.strictObject({
+  protocol: z.literal(PROTOCOL_VERSION),
+  tools: z.array(
+    z.strictObject({
+      name: z.string(),
+      kind: z.enum(['tool', 'job', 'job-control']),
+      description: z.string(),
+      /** Only on jobs: run again after a crash rather than end as INTERRUPTED. */
+      retryable: z.boolean().optional(),
+      /** Only on the tools the server answers itself (job control, identity, this list). */
+      built_in: z.literal(true).optional(),
+      input_schema: jsonSchema,
+      output_schema: jsonSchema,
+    }),
+  ),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestTool = Manifest['tools'][number];
 
 /** The JSON-Schema tool manifest (for LLM function calling and clients in other languages). */
 export function buildManifest(contracts: ContractSet): Manifest {
@@ -26,6 +35,7 @@ export function buildManifest(contracts: ContractSet): Manifest {
       kind: contract.kind,
       description: contract.description,
       ...(contract.kind === 'job' ? { retryable: contract.retryable } : {}),
+      ...(isBuiltInContract(contract) ? { built_in: true as const } : {}),
       input_schema: z.toJSONSchema(contract.input, { io: 'input' }),
       output_schema: z.toJSONSchema(contract.output, { io: 'output' }),
     })),

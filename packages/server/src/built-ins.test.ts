@@ -82,10 +82,35 @@ describe('the built-in tools on a set of one tool and one job', () => {
       fingerprint: manifestFingerprint(buildManifest(tools)),
       capabilities: {
         protocol: 'mcp/0.1',
-        tools: ['server_identity', 'poll_job', 'cancel_job', 'watch_job', 'word_count', 'shout'],
+        tools: [
+          'server_identity',
+          'list_tools',
+          'poll_job',
+          'cancel_job',
+          'watch_job',
+          'word_count',
+          'shout',
+        ],
         limits: { max_body_bytes: 65_536, max_depth: 64, freshness_window_ms: 300_000 },
       },
     });
+  });
+
+  it("list_tools answers the set's manifest, whose fingerprint is server_identity's", async () => {
+    const manifest = await client.list_tools.mutate({});
+    expect(manifest).toEqual(buildManifest(tools));
+    const { fingerprint } = await client.server_identity.mutate({});
+    expect(manifestFingerprint(manifest)).toBe(fingerprint);
+    const shoutTool = manifest.tools.find((tool) => tool.name === 'shout');
+    expect(shoutTool).toMatchObject({ kind: 'job', retryable: false });
+    expect(shoutTool?.input_schema).toMatchObject({ required: ['text'] });
+    expect(manifest.tools.filter((tool) => tool.built_in).map((tool) => tool.name)).toEqual([
+      'server_identity',
+      'list_tools',
+      'poll_job',
+      'cancel_job',
+      'watch_job',
+    ]);
   });
 
   it("a job handle gets the job's output, watching and polling", async () => {

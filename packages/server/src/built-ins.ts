@@ -2,11 +2,15 @@ import { buildManifest, type ContractSet, manifestFingerprint } from '@signet/co
 import { MAX_DEPTH, PROTOCOL_VERSION } from '@signet/protocol';
 import type { SignetServices } from './services.ts';
 
-/** `server_identity`'s answer, computed once per router: who this server is and its limits. */
-export function identityOf(contracts: ContractSet) {
-  const fingerprint = manifestFingerprint(buildManifest(contracts));
+/**
+ * The answers of the built-in tools that are not job control, computed once per router:
+ * `server_identity` (who this server is, and its limits) and `list_tools` (the manifest).
+ */
+export function builtInAnswers(contracts: ContractSet) {
+  const manifest = buildManifest(contracts);
+  const fingerprint = manifestFingerprint(manifest);
   const tools = Object.keys(contracts);
-  return (serverId: string, services: SignetServices) => ({
+  const identity = (serverId: string, services: SignetServices) => ({
     server_id: serverId,
     fingerprint,
     capabilities: {
@@ -19,4 +23,5 @@ export function identityOf(contracts: ContractSet) {
       },
     },
   });
+  return { identity, manifest: () => manifest };
 }

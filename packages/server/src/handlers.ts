@@ -1,9 +1,10 @@
-import type {
-  BuiltInOperation,
-  ContractSet,
-  JobContract,
-  JobControlContract,
-  ToolContract,
+import {
+  type BuiltInOperation,
+  type ContractSet,
+  isBuiltInContract,
+  type JobContract,
+  type JobControlContract,
+  type ToolContract,
 } from '@signet/contracts';
 import type { z } from 'zod';
 import type { JobDefinition, JobHandler } from './jobs/types.ts';
@@ -36,11 +37,6 @@ export type Handlers<C extends ContractSet> = {
       : never;
 };
 
-/** True for the contracts whose handler the server brings (see `Handlers`). */
-export function isBuiltIn(contract: ContractSet[string]): boolean {
-  return contract.kind === 'job-control' || (contract.kind === 'tool' && !!contract.builtIn);
-}
-
 /**
  * Checks that `handlers` has a function for every tool and job of `contracts`, and nothing
  * else: a handler for a built-in tool or for no tool at all is a mistake worth stopping for.
@@ -49,12 +45,12 @@ export function checkHandlers(contracts: ContractSet, handlers: object): void {
   for (const name of Object.keys(handlers)) {
     const contract = Object.hasOwn(contracts, name) ? contracts[name] : undefined;
     if (!contract) throw new Error(`a handler for "${name}", which is not in the contracts`);
-    if (isBuiltIn(contract)) {
+    if (isBuiltInContract(contract)) {
       throw new Error(`a handler for "${name}", which the server answers itself`);
     }
   }
   for (const contract of Object.values(contracts)) {
-    if (isBuiltIn(contract)) continue;
+    if (isBuiltInContract(contract)) continue;
     const handler = (handlers as Record<string, unknown>)[contract.name];
     if (typeof handler !== 'function') throw new Error(`no handler for "${contract.name}"`);
   }

@@ -1,7 +1,13 @@
-import type { AnyContract, ContractSet, SignetRouter, ToolContract } from '@signet/contracts';
+import type {
+  AnyContract,
+  BuiltInOperation,
+  ContractSet,
+  SignetRouter,
+  ToolContract,
+} from '@signet/contracts';
 import type { JobState } from '@signet/protocol';
 import type { TRPCMiddlewareFunction } from '@trpc/server';
-import { identityOf } from './built-ins.ts';
+import { builtInAnswers } from './built-ins.ts';
 import { argsHash } from './envelope.ts';
 import type { EnvelopeContext } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
@@ -54,13 +60,16 @@ export function createSignetRouter<C extends ContractSet>(
   checkHandlers(contracts, handlers);
   let base = signedProcedure;
   for (const middleware of opts.middleware ?? []) base = base.use(middleware as never);
-  const identity = identityOf(contracts);
+  const answers = builtInAnswers(contracts);
+  const builtIn: Record<BuiltInOperation, ServedToolHandler> = {
+    identity: (_args, call, services) => answers.identity(call.serverId, services),
+    manifest: () => answers.manifest(),
+  };
   const procedures: Record<string, unknown> = {};
   for (const contract of Object.values(contracts)) {
     const handler =
-      contract.kind === 'tool' && contract.builtIn === 'identity'
-        ? (_args: unknown, ctx: { serverId: string }, services: SignetServices) =>
-            identity(ctx.serverId, services)
+      contract.kind === 'tool' && contract.builtIn
+        ? builtIn[contract.builtIn]
         : (handlers as Record<string, unknown>)[contract.name];
     procedures[contract.name] = procedureFor(base, contract, handler);
   }
