@@ -1,21 +1,19 @@
 import {
   createSignetClient,
   jobHandle,
+  type SignetCredentials,
+  type SignetRouter,
   signetReason,
   signRequest,
   verifyRefusal,
   verifyResponse,
 } from '@signet/client';
 import type { RequestEnvelope } from '@signet/protocol';
-import type { SignetRouter } from '@signet/server';
 import { type Tools, tools } from '@signet/server-app/contracts';
 import { progressPrinter } from './progress-bar.ts';
 
-export interface AgentOptions {
+export interface AgentOptions extends SignetCredentials {
   url: string;
-  serverId: string;
-  clientId: string;
-  key: { kid: string; secret: string };
   out?: NodeJS.WriteStream;
 }
 

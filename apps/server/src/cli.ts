@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { credentialsOf } from '@signet/protocol';
 import { generateKeyringFile, KeyringError } from '@signet/server';
 import { redactUrl, startSignetWorker } from '@signet/server/redis';
 import pino from 'pino';
@@ -11,7 +12,8 @@ import { createHandlers } from './tools/handlers.ts';
 const USAGE = `usage: signet <command>
   serve    run the server (configured by SIGNET_* variables; see README)
   worker   run job handlers only, for a Redis store
-  keygen   write a keyring with fresh random secrets: keygen [--out PATH] [--server-id ID]
+  keygen   write a keyring with fresh random secrets, and each client's credentials file
+           beside it (credentials/<client>.json): keygen [--out PATH] [--server-id ID]
            [--client ID ...] [--force]`;
 
 function fail(message: string): never {
@@ -43,6 +45,15 @@ function keygen(args: string[]): void {
   console.log(
     `wrote ${out} for server ${serverId}: clients ${file.clients.map((c) => c.client_id).join(', ')}`,
   );
+  // One credentials file per client: what an agent or `pnpm mcp` needs, and no other's key.
+  const folder = join(dirname(out), 'credentials');
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  for (const client of file.clients) {
+    const path = join(folder, `${client.client_id}.json`);
+    const credentials = credentialsOf(file, client.client_id);
+    writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+    console.log(`wrote ${path} (SIGNET_CREDENTIALS for ${client.client_id})`);
+  }
 }
 
 async function serve(): Promise<void> {

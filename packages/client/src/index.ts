@@ -1,5 +1,11 @@
 export type { JobTicket, SignetRouter } from '@signet/contracts';
 export { createSignetClient, type SignetClientOptions } from './client.ts';
+export {
+  CredentialsError,
+  credentialsFromEnv,
+  credentialsFromKeyring,
+  loadCredentials,
+} from './credentials.ts';
 export { type SignetCredentials, signRequest, verifyRefusal, verifyResponse } from './envelopes.ts';
 export {
   JobFailedError,

@@ -1,32 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ID_MAX_LENGTH, MIN_SECRET_LENGTH } from '@signet/protocol';
-import { z } from 'zod';
+import { type KeyringFile, keyringFileSchema } from '@signet/protocol';
 
-const id = z.string().min(1).max(ID_MAX_LENGTH);
-
-export const keyringFileSchema = z.strictObject({
-  server_id: id,
-  clients: z
-    .array(
-      z.strictObject({
-        client_id: id,
-        tools: z.array(z.string().min(1)).optional(),
-        keys: z
-          .array(
-            z.strictObject({
-              kid: id,
-              secret: z
-                .string()
-                .min(MIN_SECRET_LENGTH, `secrets must be at least ${MIN_SECRET_LENGTH} characters`),
-            }),
-          )
-          .min(1),
-      }),
-    )
-    .min(1),
-});
-export type KeyringFile = z.infer<typeof keyringFileSchema>;
+export { type KeyringFile, keyringFileSchema };
 
 export interface ClientKey {
   kid: string;
