@@ -7,10 +7,12 @@ import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { JobFailedError } from '@signet/client';
 import { sign } from '@signet/protocol';
+import type { Tools } from '@signet/server-app/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignetBridge, type SignetBridge, type SignetBridgeOptions } from './bridge.ts';
 import { META_JOB_ID, META_REASON } from './outcome.ts';
 import { startTestSignet, type TestSignet } from './testing/signet-app.ts';
+import { typedBridge } from './typed-calls.ts';
 
 /** Bound of the tests that run a job until it is cancelled. */
 const JOB_MS = 15_000;
@@ -63,6 +65,17 @@ describe('the bridge in process', () => {
       ['batch_sum', 'tool'],
       ['start_long_task', 'job'],
     ]);
+  });
+
+  it('answers typed calls: the output, or the reason code of a refusal', async () => {
+    const typed = typedBridge<Tools, Parameters<Client['callTool']>[1]>(client);
+    await expect(typed.call('batch_sum', { numbers: [1, 2.5] })).resolves.toEqual({
+      ok: true,
+      output: { count: 2, total: 3.5 },
+    });
+    const refused = await typed.call('batch_sum', { numbers: [] });
+    expect(refused).toMatchObject({ ok: false, reason: 'INVALID_ARGS' });
+    expect(refused.ok ? '' : refused.text).toMatch(/INVALID_ARGS/);
   });
 
   it(

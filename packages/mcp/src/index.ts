@@ -15,3 +15,9 @@ export { type BridgeDiscovery, type BridgeTool, ManifestError } from './discover
 export { type HttpBridge, type HttpBridgeOptions, MCP_PATH, serveHttp } from './http.ts';
 export { META_JOB_ID, META_REASON } from './outcome.ts';
 export { type StdioBridge, type StdioBridgeOptions, serveStdio } from './stdio.ts';
+export {
+  type BridgeCallResult,
+  type BridgeToolTable,
+  type McpToolCaller,
+  typedBridge,
+} from './typed-calls.ts';
