@@ -1,7 +1,14 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { credentialsOf } from '@signet/protocol';
-import { generateKeyringFile, KeyringError } from '@signet/server';
+import {
+  type CredentialsFile,
+  credentialsOf,
+  ed25519PublicKeyOf,
+  generateEd25519KeyPair,
+  type KeyringFile,
+  keyringFileSchema,
+} from '@signet/protocol';
+import { generateKeyringFile, Keyring, KeyringError } from '@signet/server';
 import { redactUrl, startSignetWorker } from '@signet/server/redis';
 import pino from 'pino';
 import { startApp } from './app.ts';
@@ -14,7 +21,10 @@ const USAGE = `usage: signet <command>
   worker   run job handlers only, for a Redis store
   keygen   write a keyring with fresh random secrets, and each client's credentials file
            beside it (credentials/<client>.json): keygen [--out PATH] [--server-id ID]
-           [--client ID ...] [--force]`;
+           [--client ID ...] [--force]
+           keygen --ed25519 --client ID [--out PATH] [--server-id ID]: adds that client with a
+           new Ed25519 key pair to the keyring (creating it, and a server key, if need be) and
+           writes its credentials file`;
 
 function fail(message: string): never {
   console.error(`signet: ${message}`);
@@ -26,14 +36,24 @@ function keygen(args: string[]): void {
   let serverId = 'mcp-server-001';
   const clients: string[] = [];
   let force = false;
+  let ed25519 = false;
+  let serverIdGiven = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => args[++i] ?? fail(`${arg} needs a value`);
     if (arg === '--out') out = value();
-    else if (arg === '--server-id') serverId = value();
-    else if (arg === '--client') clients.push(value());
+    else if (arg === '--server-id') {
+      serverId = value();
+      serverIdGiven = true;
+    } else if (arg === '--client') clients.push(value());
     else if (arg === '--force') force = true;
+    else if (arg === '--ed25519') ed25519 = true;
     else fail(`unknown keygen option ${arg}\n${USAGE}`);
+  }
+  if (ed25519) {
+    if (clients.length !== 1) fail('--ed25519 takes exactly one --client ID');
+    keygenEd25519(out, clients[0]!, serverIdGiven ? serverId : undefined, force);
+    return;
   }
   if (existsSync(out) && !force) fail(`${out} exists; pass --force to replace it`);
   const file = generateKeyringFile({
@@ -56,6 +76,80 @@ function keygen(args: string[]): void {
   }
 }
 
+/** Writes a JSON file readable by its owner only, whole or not at all. */
+function writePrivate(path: string, value: unknown): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
+}
+
+/**
+ * `keygen --ed25519 --client ID`: a new Ed25519 key pair for the client. The keyring (created if
+ * missing, or with --force) gets only the public key, and a server key if it has none; the
+ * client's credentials file gets the private key and the server's public keys, to pin.
+ */
+function keygenEd25519(
+  out: string,
+  clientId: string,
+  serverId: string | undefined,
+  force: boolean,
+): void {
+  let file: KeyringFile;
+  if (existsSync(out) && !force) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(out, 'utf8'));
+    } catch {
+      fail(`${out} is not valid JSON`);
+    }
+    const parsed = keyringFileSchema.safeParse(json);
+    if (!parsed.success) fail(`${out} is not a valid keyring; fix it or pass --force`);
+    file = parsed.data;
+    if (serverId !== undefined && serverId !== file.server_id) {
+      fail(`${out} is the keyring of server ${file.server_id}, not ${serverId}`);
+    }
+    if (file.clients.some((c) => c.client_id === clientId)) {
+      fail(`client ${clientId} is already in ${out}`);
+    }
+  } else {
+    file = {
+      server_id: serverId ?? 'mcp-server-001',
+      clients: [] as unknown as KeyringFile['clients'],
+    };
+  }
+  if (!file.server_keys || file.server_keys.length === 0) {
+    file.server_keys = [
+      { kid: 's1', alg: 'ed25519', private_key: generateEd25519KeyPair().privateKey },
+    ];
+    console.log(`added server key s1 to ${out}`);
+  }
+  const pair = generateEd25519KeyPair();
+  file.clients.push({
+    client_id: clientId,
+    tools: ['*'],
+    keys: [{ kid: 'e1', alg: 'ed25519', public_key: pair.publicKey }],
+  });
+  Keyring.parse(file); // (what the server will load: refuse to write anything it would not)
+  mkdirSync(dirname(out), { recursive: true });
+  writePrivate(out, file);
+  console.log(`wrote ${out} for server ${file.server_id}: added client ${clientId} (Ed25519)`);
+  const credentials: CredentialsFile = {
+    server_id: file.server_id,
+    client_id: clientId,
+    key: { kid: 'e1', alg: 'ed25519', private_key: pair.privateKey },
+    server_keys: file.server_keys.map((k) => ({
+      kid: k.kid,
+      public_key: ed25519PublicKeyOf(k.private_key),
+    })),
+  };
+  const folder = join(dirname(out), 'credentials');
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const path = join(folder, `${clientId}.json`);
+  writePrivate(path, credentials);
+  console.log(`wrote ${path} (SIGNET_CREDENTIALS for ${clientId})`);
+}
+
 async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel }, pino.destination(2));
@@ -64,6 +158,7 @@ async function serve(): Promise<void> {
     `signet: listening on ${server.url} ` +
       `(store ${config.store.kind}, role ${config.role}, http ${config.httpFront})`,
   );
+  if (server.metrics) console.log(`signet: metrics on ${server.metrics.url}`);
 
   process.on('SIGHUP', () => server.reloadKeyring());
   onShutdown(config.graceMs, logger, (graceMs) => server.close({ graceMs }));

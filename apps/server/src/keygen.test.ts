@@ -1,13 +1,20 @@
 // `pnpm keygen` as a user runs it: a keyring, and a credentials file per client that an agent
 // can call with, all readable by their owner only.
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createSignetClient, loadCredentials } from '@signet/client';
+import { createSignetClient, loadCredentials, signetReason } from '@signet/client';
+import { ed25519PublicKeyOf } from '@signet/protocol';
 import { repoRoot } from '@signet/server/testing';
 import { describe, expect, it } from 'vitest';
-import { cleanUpAfterEachTest, type Router, startTestApp, tempDir } from './testing/http.ts';
+import {
+  cleanUpAfterEachTest,
+  type Router,
+  rejectionOf,
+  startTestApp,
+  tempDir,
+} from './testing/http.ts';
 
 cleanUpAfterEachTest();
 
@@ -54,5 +61,86 @@ describe('pnpm keygen', () => {
       count: 2,
       total: 5,
     });
+  });
+
+  it('--ed25519 creates a keyring with the public key only, a server key, and the credentials', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'keyring.json');
+    await keygen('--ed25519', '--out', out, '--client', 'ed-agent');
+    const keyring = JSON.parse(readFileSync(out, 'utf8'));
+    const credentialsPath = join(dir, 'credentials', 'ed-agent.json');
+    for (const path of [out, credentialsPath]) expect(statSync(path).mode & 0o777).toBe(0o600);
+    const file = JSON.parse(readFileSync(credentialsPath, 'utf8'));
+    expect(file.key).toEqual({ kid: 'e1', alg: 'ed25519', private_key: expect.any(String) });
+    expect(file.key.private_key).toHaveLength(44);
+    expect(keyring.server_keys).toEqual([
+      { kid: 's1', alg: 'ed25519', private_key: expect.any(String) },
+    ]);
+    expect(keyring.clients).toEqual([
+      {
+        client_id: 'ed-agent',
+        tools: ['*'],
+        keys: [{ kid: 'e1', alg: 'ed25519', public_key: ed25519PublicKeyOf(file.key.private_key) }],
+      },
+    ]);
+    expect(file.server_keys).toEqual([
+      { kid: 's1', public_key: ed25519PublicKeyOf(keyring.server_keys[0].private_key) },
+    ]);
+    // The keyring holds no private client key, the credentials no server private key.
+    expect(readFileSync(out, 'utf8')).not.toContain(file.key.private_key);
+    expect(readFileSync(credentialsPath, 'utf8')).not.toContain(keyring.server_keys[0].private_key);
+
+    const app = await startTestApp(out);
+    const client = createSignetClient<Router>({
+      url: app.url,
+      ...loadCredentials(credentialsPath),
+    });
+    await expect(client.batch_sum.mutate({ numbers: [2, 3] })).resolves.toEqual({
+      count: 2,
+      total: 5,
+    });
+  });
+
+  it('--ed25519 adds a client to an existing keyring, keeping its server key; never twice', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'keyring.json');
+    await keygen('--out', out, '--client', 'hmac-agent');
+    await keygen('--ed25519', '--out', out, '--client', 'ed-1');
+    const first = JSON.parse(readFileSync(out, 'utf8'));
+    await keygen('--ed25519', '--out', out, '--client', 'ed-2');
+    const second = JSON.parse(readFileSync(out, 'utf8'));
+    expect(second.clients.map((c: { client_id: string }) => c.client_id)).toEqual([
+      'hmac-agent',
+      'ed-1',
+      'ed-2',
+    ]);
+    expect(second.server_keys).toEqual(first.server_keys);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const failure = (await keygen('--ed25519', '--out', out, '--client', 'ed-1').catch(
+      (error: unknown) => error,
+    )) as { code?: number; stderr?: string };
+    expect(failure.code).toBe(1);
+    expect(failure.stderr).toMatch(/client ed-1 is already in/);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(second);
+
+    // Every client works; each Ed25519 client pins the one server key.
+    const app = await startTestApp(out);
+    for (const id of ['hmac-agent', 'ed-1', 'ed-2']) {
+      const credentials = loadCredentials(join(dir, 'credentials', `${id}.json`));
+      const client = createSignetClient<Router>({ url: app.url, ...credentials });
+      await expect(client.batch_sum.mutate({ numbers: [1] })).resolves.toEqual({
+        count: 1,
+        total: 1,
+      });
+    }
+    // A credentials file pinning another server key refuses this server's answers.
+    const ed2 = join(dir, 'credentials', 'ed-2.json');
+    const pinned = JSON.parse(readFileSync(ed2, 'utf8'));
+    pinned.server_keys[0].public_key = ed25519PublicKeyOf(pinned.key.private_key);
+    writeFileSync(ed2, JSON.stringify(pinned));
+    const wrong = createSignetClient<Router>({ url: app.url, ...loadCredentials(ed2) });
+    expect(signetReason(await rejectionOf(wrong.batch_sum.mutate({ numbers: [1] })))).toBe(
+      'BAD_RESPONSE_SIGNATURE',
+    );
   });
 });

@@ -1,5 +1,6 @@
 // A client written from the tutorial (Python standard library, json.dumps signing) against the
-// real entry point, `pnpm serve`, with a keyring written by the real `pnpm keygen`.
+// real entry point, `pnpm serve`, with a keyring written by the real `pnpm keygen`; and the same
+// client with an Ed25519 key (Python's `cryptography` package), from `pnpm keygen --ed25519`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FRONT, onFront } from './testing/front.ts';
 
 const hasPython = spawnSync('python3', ['--version']).status === 0;
+const hasCryptography =
+  hasPython && spawnSync('python3', ['-c', 'import cryptography']).status === 0;
 const SCRIPT = fileURLToPath(new URL('../interop/tutorial_client.py', import.meta.url));
 
 interface Finished {
@@ -76,6 +79,12 @@ describe.skipIf(!hasPython)('interop with the tutorial (Python)', () => {
       timeoutMs: 20_000,
     });
     expect(keygen.code, keygen.stderr).toBe(0);
+    const ed = await run(
+      'pnpm',
+      ['keygen', '--ed25519', '--out', keyringPath, '--client', 'py-ed25519'],
+      { timeoutMs: 20_000 },
+    );
+    expect(ed.code, ed.stderr).toBe(0);
     server = await startProcess(
       'pnpm',
       ['serve'],
@@ -123,4 +132,25 @@ describe.skipIf(!hasPython)('interop with the tutorial (Python)', () => {
     expect(summary.verified).toBe(3 + summary.polls);
     expect(summary.polls).toBeGreaterThan(1);
   });
+
+  it.skipIf(!hasCryptography)(
+    `a Python client with an Ed25519 key makes the same calls (${FRONT} front)`,
+    async () => {
+      const credentials = join(dir, 'credentials', 'py-ed25519.json');
+      const result = await run('python3', [SCRIPT, server!.url, '--credentials', credentials], {
+        timeoutMs: 25_000,
+      });
+      expect(result.code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      const summary = JSON.parse(lines[lines.length - 1]!);
+      expect(summary).toMatchObject({
+        ok: true,
+        sum: { count: 5, total: 110 },
+        output: { report: 'quarterly', rows: 42, tags: ['signed', 'async'], ok: true },
+        signature_length: 128,
+      });
+      expect(summary.statuses.at(-1)).toBe('done');
+      expect(summary.verified).toBe(3 + summary.polls);
+    },
+  );
 });

@@ -2,6 +2,7 @@
 // starts it (loadConfig + startApp, SQLite store): random valid calls, every single mutation of a
 // signed envelope, hostile bodies, and a census of how far each request got through the checks
 // of DESIGN 1.4 — with cases built to stop at each check, and at the FIRST failing one in order.
+// The signers include an Ed25519 client, answered under the server's Ed25519 key.
 // The properties stay in this one file, on one server: the census test counts the requests of all
 // those before it. The machinery is in testing/property-*.ts (server, expect, arbitraries,
 // mutations, faults, targeted).
@@ -142,7 +143,8 @@ describe('security properties over real HTTP (fast-check)', () => {
             `  ${r.check.padEnd(26)} stopped ${String(r['stopped here']).padStart(6)}   reached ${String(r.reached).padStart(6)}`,
         ),
         `  total requests ${census.total}; 5xx ${census.fiveXX}; unexpected answers ${census.unexpected}; ` +
-          `forgeries accepted ${census.forgeriesAccepted}; no-op mutations skipped ${census.noOpMutations}`,
+          `forgeries accepted ${census.forgeriesAccepted}; no-op mutations skipped ${census.noOpMutations}; ` +
+          `Ed25519 calls run ${census.ed25519Ran}`,
         `  memory over the suite (after a full GC): heap ${heapGrowthMb >= 0 ? '+' : ''}${heapGrowthMb.toFixed(1)} MB, ` +
           `RSS ${rssGrowthMb >= 0 ? '+' : ''}${rssGrowthMb.toFixed(1)} MB (RSS keeps the high-water mark of transient garbage)`,
       ].join('\n'),
@@ -150,6 +152,8 @@ describe('security properties over real HTTP (fast-check)', () => {
 
     expect(census.total).toBeGreaterThanOrEqual(10_000);
     expect(census.forgeriesAccepted).toBe(0);
+    // The Ed25519 signer (one of the signers of every property) was exercised too.
+    expect(census.ed25519Ran).toBeGreaterThanOrEqual(100);
     expect(census.fiveXX).toBe(0);
     expect(census.unexpected).toBe(0);
     for (let k = 1; k <= 9; k++) {

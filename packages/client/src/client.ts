@@ -1,5 +1,6 @@
 import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
+import { checkCredentials } from './envelopes.ts';
 import { type SignetLinkOptions, signetLink } from './link.ts';
 
 export type SignetClientOptions = SignetLinkOptions;
@@ -11,6 +12,7 @@ export type SignetClientOptions = SignetLinkOptions;
 export function createSignetClient<TRouter extends AnyTRPCRouter>(
   opts: SignetClientOptions,
 ): TRPCClient<TRouter> {
+  checkCredentials(opts);
   return createTRPCClient<TRouter>({
     links: [
       signetLink<TRouter>(opts),

@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateEd25519KeyPair } from '@signet/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   CredentialsError,
@@ -89,5 +90,50 @@ describe('client credentials', () => {
       expect(error?.message).not.toContain(secret);
       expect(error?.message.includes('\n')).toBe(false);
     }
+  });
+
+  it('reads an Ed25519 credentials file, with the pinned server keys', () => {
+    const client = generateEd25519KeyPair();
+    const server = generateEd25519KeyPair();
+    const path = write('ed.json', {
+      server_id: 'srv',
+      client_id: 'ed',
+      key: { kid: 'e1', alg: 'ed25519', private_key: client.privateKey },
+      server_keys: [{ kid: 's1', public_key: server.publicKey }],
+    });
+    expect(loadCredentials(path)).toEqual({
+      serverId: 'srv',
+      clientId: 'ed',
+      key: { kid: 'e1', alg: 'ed25519', privateKey: client.privateKey },
+      serverKeys: [{ kid: 's1', publicKey: server.publicKey }],
+    });
+    const unpinned = write('ed-unpinned.json', {
+      server_id: 'srv',
+      client_id: 'ed',
+      key: { kid: 'e1', alg: 'ed25519', private_key: client.privateKey },
+    });
+    expect(() => loadCredentials(unpinned)).toThrow(/server_keys/);
+    const short = write('ed-short.json', {
+      server_id: 'srv',
+      client_id: 'ed',
+      key: { kid: 'e1', alg: 'ed25519', private_key: client.privateKey.slice(2) },
+      server_keys: [{ kid: 's1', public_key: server.publicKey }],
+    });
+    expect(() => loadCredentials(short)).toThrow(/key\.private_key: must be base64 of a 32-byte/);
+  });
+
+  it('takes no Ed25519-only client out of a keyring (it holds no private key)', () => {
+    const server = generateEd25519KeyPair();
+    const path = write('ed-keyring.json', {
+      server_id: 'srv',
+      clients: [
+        {
+          client_id: 'ed',
+          keys: [{ kid: 'e1', alg: 'ed25519', public_key: generateEd25519KeyPair().publicKey }],
+        },
+      ],
+      server_keys: [{ kid: 's1', alg: 'ed25519', private_key: server.privateKey }],
+    });
+    expect(() => credentialsFromKeyring(path, 'ed')).toThrow(/only Ed25519 keys/);
   });
 });

@@ -37,10 +37,22 @@ function parsed<T>(
   throw new CredentialsError(`${what}: ${issue.path.join('.') || 'file'}: ${issue.message}`);
 }
 
-/** A client's credentials file (`pnpm keygen` writes one per client): its key, nothing else. */
+/**
+ * A client's credentials file (`pnpm keygen` writes one per client): its key, nothing else but,
+ * for an Ed25519 key, the server's pinned public keys.
+ */
 export function loadCredentials(path: string): SignetCredentials {
   const file = parsed(credentialsFileSchema, readJson(path, 'credentials'), `credentials ${path}`);
-  return { serverId: file.server_id, clientId: file.client_id, key: { ...file.key } };
+  const { key } = file;
+  if (key.alg !== 'ed25519') {
+    return { serverId: file.server_id, clientId: file.client_id, key: { ...key } };
+  }
+  return {
+    serverId: file.server_id,
+    clientId: file.client_id,
+    key: { kid: key.kid, alg: 'ed25519', privateKey: key.private_key },
+    serverKeys: (file.server_keys ?? []).map((k) => ({ kid: k.kid, publicKey: k.public_key })),
+  };
 }
 
 /**
@@ -49,8 +61,15 @@ export function loadCredentials(path: string): SignetCredentials {
  */
 export function credentialsFromKeyring(path: string, clientId?: string): SignetCredentials {
   const keyring = parsed(keyringFileSchema, readJson(path, 'keyring'), `keyring ${path}`);
-  const file = credentialsOf(keyring, clientId ?? keyring.clients[0]!.client_id);
-  if (!file) throw new CredentialsError(`no client "${clientId}" in keyring ${path}`);
+  const id = clientId ?? keyring.clients[0]!.client_id;
+  const file = credentialsOf(keyring, id);
+  if (!file) {
+    throw new CredentialsError(
+      keyring.clients.some((c) => c.client_id === id)
+        ? `client "${id}" has only Ed25519 keys, whose private halves are not in keyring ${path}: use its credentials file`
+        : `no client "${clientId}" in keyring ${path}`,
+    );
+  }
   return { serverId: file.server_id, clientId: file.client_id, key: { ...file.key } };
 }
 

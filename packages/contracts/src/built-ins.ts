@@ -39,6 +39,16 @@ const identityOutput = z.strictObject({
       max_depth: z.int(),
       freshness_window_ms: z.int(),
     }),
+    server_keys: z
+      .array(
+        z.strictObject({
+          kid: z.string(),
+          alg: z.literal('ed25519'),
+          public_key: z.string().describe('base64 of the 32-byte raw Ed25519 public key'),
+        }),
+      )
+      .optional()
+      .describe("the server's Ed25519 keys, which sign its answers to Ed25519 clients"),
   }),
 });
 

@@ -147,7 +147,7 @@ describe('a Signet server the bridge cannot trust, or cannot reach', () => {
       fetch: rewriting('server_identity', (envelope) => {
         const { signature: _, ...unsigned } = envelope;
         const result = { ...(unsigned.result as object), fingerprint: `sha256:${'0'.repeat(64)}` };
-        return sign({ ...unsigned, result }, signet.credentials.key.secret);
+        return sign({ ...unsigned, result }, signet.credentials.key.secret!);
       }),
     });
     try {

@@ -6,12 +6,14 @@ export const PROTOCOL_VERSION = 'mcp/0.1';
 
 export const ID_MAX_LENGTH = 128;
 const VERSION_MAX_LENGTH = 32;
-/** A signature: HMAC-SHA256 as 64 lowercase hex characters. */
-export const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
+/** A signature: HMAC-SHA256 as 64 lowercase hex characters, or Ed25519 as 128. */
+export const SIGNATURE_PATTERN = /^(?:[0-9a-f]{64}|[0-9a-f]{128})$/;
+/** An HMAC-SHA256 signature: 64 lowercase hex characters. */
+export const HMAC_SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 // (The limits above are shared with `isRequestEnvelope` below, which must accept the same.)
 const id = z.string().min(1).max(ID_MAX_LENGTH);
-const signature = z.string().regex(SIGNATURE_PATTERN, 'must be 64 lowercase hex characters');
+const signature = z.string().regex(SIGNATURE_PATTERN, 'must be 64 or 128 lowercase hex characters');
 
 /** A JSON object (not an array, not null). */
 export const jsonObject = z.record(z.string(), z.unknown());
@@ -111,6 +113,16 @@ export type EnvelopeError = {
   details?: unknown;
 };
 
+/**
+ * DESIGN 1.2: the `job` of a job tool's response: which job it speaks of, and its position in the
+ * job's change log (0 when the job is created, one more with every change; the watch cursor).
+ */
+export const jobRefSchema = z.strictObject({
+  id,
+  seq: z.int().min(0),
+});
+export type JobRef = z.infer<typeof jobRefSchema>;
+
 /** DESIGN 1.2. */
 export const responseEnvelopeSchema = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
@@ -122,6 +134,10 @@ export const responseEnvelopeSchema = z.strictObject({
   status: z.enum(RESPONSE_STATUSES),
   result: jsonObject.nullable(),
   error: envelopeErrorSchema.nullable(),
+  /** Only on a job tool's response: the job and its change-log position. */
+  job: jobRefSchema.optional(),
+  /** Which server key signed: only in responses to Ed25519 clients. */
+  kid: id.optional(),
   signature,
 });
 export type ResponseEnvelope = Omit<z.infer<typeof responseEnvelopeSchema>, 'error'> & {
@@ -135,6 +151,8 @@ export interface Reply {
   ok: boolean;
   result: Record<string, unknown> | null;
   error: EnvelopeError | null;
+  /** Only on a job tool's response (DESIGN 1.2): the job and its change-log position. */
+  job?: JobRef;
 }
 
 const NONCE_BYTES = 16;

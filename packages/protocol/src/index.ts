@@ -1,4 +1,5 @@
 export * from './canonical.ts';
+export * from './ed25519.ts';
 export * from './envelope.ts';
 export * from './error-shape.ts';
 export * from './i-json.ts';

@@ -1,8 +1,9 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash, KeyObject, timingSafeEqual } from 'node:crypto';
 import { canonicalJson, MAX_DEPTH, NotCanonicalizableError } from './canonical.ts';
+import { ed25519Hex, ed25519Verifies } from './ed25519.ts';
 import {
+  HMAC_SIGNATURE_PATTERN,
   type ResponseEnvelope,
-  SIGNATURE_PATTERN,
   type UnsignedRequestEnvelope,
   type UnsignedResponseEnvelope,
 } from './envelope.ts';
@@ -12,6 +13,16 @@ export const MIN_SECRET_LENGTH = 32;
 
 /** An HMAC key: the UTF-8 bytes of its secret string (DESIGN 1.3). */
 export type SigningKey = string | Buffer;
+
+/**
+ * Any key an envelope is signed or verified with: an HMAC key, or an Ed25519 `KeyObject` (a
+ * private key signs, a public key verifies; see `ed25519PrivateKey` / `ed25519PublicKey`).
+ */
+export type EnvelopeKey = SigningKey | KeyObject;
+
+function signatureOf(key: EnvelopeKey, input: string): string {
+  return key instanceof KeyObject ? ed25519Hex(key, input) : hmacHex(key, input);
+}
 
 /** The bytes that get signed: the canonical form of the envelope without its `signature`. */
 export function signingInput(envelope: object): string {
@@ -73,13 +84,13 @@ const SCRATCH_BYTES = 64 * 1024;
 const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 
 /** Returns the envelope with its `signature` set (any previous signature is ignored). */
-export function sign<T extends object>(envelope: T, key: SigningKey): T & { signature: string } {
-  return { ...envelope, signature: hmacHex(key, signingInput(envelope)) };
+export function sign<T extends object>(envelope: T, key: EnvelopeKey): T & { signature: string } {
+  return { ...envelope, signature: signatureOf(key, signingInput(envelope)) };
 }
 
 /** Constant-time comparison of two lowercase-hex HMAC-SHA256 signatures. */
 export function signaturesEqual(expected: string, actual: string): boolean {
-  if (!SIGNATURE_PATTERN.test(actual) || !SIGNATURE_PATTERN.test(expected)) return false;
+  if (!HMAC_SIGNATURE_PATTERN.test(actual) || !HMAC_SIGNATURE_PATTERN.test(expected)) return false;
   return timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(actual, 'hex'));
 }
 
@@ -92,7 +103,7 @@ export function findSigningKey<K extends { secret: SigningKey }>(
   signature: string,
   keys: readonly K[],
 ): K | undefined {
-  if (!SIGNATURE_PATTERN.test(signature)) return undefined;
+  if (!HMAC_SIGNATURE_PATTERN.test(signature)) return undefined;
   // (Decoded into two reused buffers, as hmacHex's input is: no native allocation per call.)
   givenBytes.write(signature, 'hex');
   let found: K | undefined;
@@ -106,7 +117,11 @@ export function findSigningKey<K extends { secret: SigningKey }>(
 const givenBytes = Buffer.alloc(32);
 const expectedBytes = Buffer.alloc(32);
 
-export function verify(envelope: { signature: string }, key: SigningKey): boolean {
+/** Whether `envelope` is signed by `key` (an HMAC key, or an Ed25519 public `KeyObject`). */
+export function verify(envelope: { signature: string }, key: EnvelopeKey): boolean {
+  if (key instanceof KeyObject) {
+    return ed25519Verifies(key, signingInput(envelope), envelope.signature);
+  }
   return signaturesEqual(hmacHex(key, signingInput(envelope)), envelope.signature);
 }
 
@@ -135,7 +150,11 @@ export function requestSigningInput(e: UnsignedRequestEnvelope): string {
 export function responseSigningInput(e: UnsignedResponseEnvelope): string {
   const error = e.error === null ? 'null' : canonicalJson(e.error);
   const result = e.result === null ? 'null' : canonicalJson(e.result);
-  return `{"error":${error},"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":${result},"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
+  const kid = e.kid === undefined ? '' : `"kid":${jcsString(e.kid)},`;
+  // ("job" sorts between "error" and "kid"; its id is a string, its seq an integer.)
+  const job =
+    e.job === undefined ? '' : `"job":{"id":${jcsString(e.job.id)},"seq":${jcsNumber(e.job.seq)}},`;
+  return `{"error":${error},${job}${kid}"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":${result},"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
 }
 
 function jcsNumber(value: number): string {
@@ -158,10 +177,13 @@ export class SignedResponse {
   }
 }
 
-/** Signs a response envelope; the JSON text comes with it, so nothing is serialized twice. */
-export function signResponse(envelope: UnsignedResponseEnvelope, key: SigningKey): SignedResponse {
+/**
+ * Signs a response envelope; the JSON text comes with it, so nothing is serialized twice. An
+ * Ed25519 private key signs for Ed25519 clients: the envelope then names it in `kid`.
+ */
+export function signResponse(envelope: UnsignedResponseEnvelope, key: EnvelopeKey): SignedResponse {
   const input = responseSigningInput(envelope);
-  const signature = hmacHex(key, input);
+  const signature = signatureOf(key, input);
   return new SignedResponse(
     envelope,
     signature,

@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
   assertCanonicalizable,
   canonicalize,
+  ED25519_SIGNATURE_PATTERN,
+  ed25519Verifies,
   findSigningKey,
   isRequestEnvelope,
   NotCanonicalizableError,
@@ -15,7 +17,7 @@ import {
 } from '@signet/protocol';
 import type { z } from 'zod';
 import { SignetError } from './errors.ts';
-import type { ClientKey, KeyringClient } from './keyring.ts';
+import type { ClientKey, Ed25519ClientKey, KeyringClient, ServerKey } from './keyring.ts';
 import type { SignetServices } from './services.ts';
 
 /** An authenticated call, as the tool behind the envelope checks sees it. */
@@ -26,24 +28,31 @@ export class VerifiedCall {
     readonly key: ClientKey,
     readonly serverId: string,
     private readonly now: () => number,
+    /** The server key that answers an Ed25519 client (the keyring's signing key). */
+    private readonly serverKey?: ServerKey,
   ) {}
 
-  /** Signs a response to this call with the key that verified it. */
+  /**
+   * Signs a response to this call: an HMAC client's with the key that verified the call, an
+   * Ed25519 client's with the server's signing key, named in `kid` (DESIGN 1.2).
+   */
   respond(reply: Reply): SignedResponse {
-    return signResponse(
-      {
-        v: PROTOCOL_VERSION,
-        request_id: this.envelope.request_id,
-        ts_ms: this.now(),
-        ok: reply.ok,
-        server_id: this.serverId,
-        nonce: this.envelope.nonce,
-        status: reply.status,
-        result: reply.result,
-        error: reply.error,
-      },
-      this.key.secret,
-    );
+    const unsigned = {
+      v: PROTOCOL_VERSION,
+      request_id: this.envelope.request_id,
+      ts_ms: this.now(),
+      ok: reply.ok,
+      server_id: this.serverId,
+      nonce: this.envelope.nonce,
+      status: reply.status,
+      result: reply.result,
+      error: reply.error,
+      ...(reply.job === undefined ? {} : { job: reply.job }),
+    } as const;
+    if (this.key.alg === 'hmac') return signResponse(unsigned, this.key.secret);
+    // (The keyring refuses an Ed25519 client without a server key, so there always is one.)
+    const serverKey = this.serverKey!;
+    return signResponse({ ...unsigned, kid: serverKey.kid }, serverKey.privateKey);
   }
 }
 
@@ -51,6 +60,29 @@ export class VerifiedCall {
 const DECOY_KEYS: ReadonlyArray<{ kid?: string; secret: Buffer }> = [
   { secret: Buffer.from('signet-decoy-key-for-unknown-clients-000000') },
 ];
+/**
+ * The same for an Ed25519 signature: a real public key (so that a verification under it costs
+ * what one under a client's key costs), whose private half was thrown away at start-up.
+ */
+const DECOY_ED25519: ReadonlyArray<{ kid?: string; publicKey: KeyObject }> = [
+  { publicKey: createPublicKey(generateKeyPairSync('ed25519').privateKey) },
+];
+
+/**
+ * Which of `keys` (if any) made the Ed25519 `signature` over `input`. Every key is tried, so the
+ * time taken does not tell which one matched.
+ */
+function findEd25519Key<K extends { publicKey: KeyObject }>(
+  input: string,
+  signature: string,
+  keys: readonly K[],
+): K | undefined {
+  let found: K | undefined;
+  for (const key of keys) {
+    if (ed25519Verifies(key.publicKey, input, signature) && found === undefined) found = key;
+  }
+  return found;
+}
 
 export function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
   return error.issues.slice(0, 20).map((issue) => ({
@@ -114,20 +146,40 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
 
   const keyring = services.keyring();
   const client = keyring.client(envelope.client_id);
-  const candidates: ReadonlyArray<{ kid?: string; secret: Buffer }> = client
+  const named = client
     ? envelope.kid === undefined
       ? client.keys
       : client.keys.filter((key) => key.kid === envelope.kid)
-    : DECOY_KEYS;
-  const key = findSigningKey(
-    signed,
-    envelope.signature,
-    candidates.length > 0 ? candidates : DECOY_KEYS,
-  );
+    : [];
+  // The signature's length says its algorithm; only the client's keys of that algorithm are
+  // tried (a decoy when there are none, so that the answer takes as long as for a known client).
+  let key: { kid?: string } | undefined;
+  if (ED25519_SIGNATURE_PATTERN.test(envelope.signature)) {
+    const candidates = named.filter((k): k is Ed25519ClientKey => k.alg === 'ed25519');
+    key = findEd25519Key(
+      signed,
+      envelope.signature,
+      candidates.length > 0 ? candidates : DECOY_ED25519,
+    );
+  } else {
+    const candidates = named.filter((k) => k.alg === 'hmac');
+    key = findSigningKey(
+      signed,
+      envelope.signature,
+      candidates.length > 0 ? candidates : DECOY_KEYS,
+    );
+  }
   if (!client || !key || key.kid === undefined) {
     throw new SignetError('BAD_SIGNATURE', 'the signature does not verify');
   }
-  return new VerifiedCall(envelope, client, key as ClientKey, keyring.serverId, services.now);
+  return new VerifiedCall(
+    envelope,
+    client,
+    key as ClientKey,
+    keyring.serverId,
+    services.now,
+    keyring.signingKey,
+  );
 }
 
 /**

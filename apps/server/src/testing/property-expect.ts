@@ -11,6 +11,7 @@ import {
 import { expect } from 'vitest';
 import {
   ALL_SIGNERS,
+  answerKeyOf,
   type CallSpec,
   census,
   type Outcome,
@@ -48,6 +49,15 @@ function expectOnlyFrom(envelope: ResponseEnvelope, signer: Signer): void {
   for (const other of ALL_SIGNERS) {
     if (other.secret !== signer.secret) expect(verify(envelope, other.secret)).toBe(false);
   }
+  // An Ed25519 client's answers are signed by the server key they name; an HMAC client's by
+  // its own key, naming none.
+  if (signer.answerKey) {
+    expect(envelope.kid).toBe('s1');
+    expect(envelope.signature).toHaveLength(128);
+  } else {
+    expect(envelope.kid).toBeUndefined();
+    expect(envelope.signature).toHaveLength(64);
+  }
   expect(envelope.server_id).toBe(SERVER_ID);
   expect(Math.abs(envelope.ts_ms - Date.now())).toBeLessThan(60_000);
 }
@@ -60,13 +70,18 @@ export function expectSignedRefusal(
 ): void {
   expect4xx(o);
   const request = draft as Answered;
-  expectRefusal(o, o.status, o.reason!, { secret: signer.secret, request, serverId: SERVER_ID });
+  expectRefusal(o, o.status, o.reason!, {
+    secret: answerKeyOf(signer),
+    request,
+    serverId: SERVER_ID,
+  });
   expectOnlyFrom(o.envelope as ResponseEnvelope, signer);
 }
 
 /** What a valid call of `spec` must get: the tool's right answer, signed with the right key. */
 export function expectRan(spec: CallSpec, draft: Record<string, unknown>, o: Outcome): void {
   expect(o.check, describeOutcome(o)).toBe(9);
+  if (spec.signer.answerKey) census.ed25519Ran++;
   if (spec.tool === 'poll_job' || spec.tool === 'cancel_job') {
     // A random job id: the tool ran and found no such job (a signed 404).
     expect(o.status, describeOutcome(o)).toBe(404);
@@ -74,7 +89,7 @@ export function expectRan(spec: CallSpec, draft: Record<string, unknown>, o: Out
     expectSignedRefusal(o, spec.signer, draft);
     return;
   }
-  const env = expectAnswer(o, draft as RequestDraft, spec.signer);
+  const env = expectAnswer(o, draft as RequestDraft, { secret: answerKeyOf(spec.signer) });
   expectOnlyFrom(env, spec.signer);
   expect(env.status).toBe('ok');
   if (spec.tool === 'server_identity') {

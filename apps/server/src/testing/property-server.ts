@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { canonicalize, isReasonCode, type ReasonCode } from '@signet/protocol';
+import {
+  canonicalize,
+  type EnvelopeKey,
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  generateEd25519KeyPair,
+  isReasonCode,
+  type ReasonCode,
+} from '@signet/protocol';
 import { generateSecret, type KeyringFile } from '@signet/server';
 import { type EnvelopeReply, postEnvelope, requestEnvelope } from '@signet/server/testing';
 import fc from 'fast-check';
@@ -26,7 +34,15 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export interface Signer {
   clientId: string;
   kid: string;
-  secret: string;
+  /** What signs its requests: an HMAC secret, or an Ed25519 private key. */
+  secret: EnvelopeKey;
+  /** What verifies the server's answers to it, if not `secret`: the server's Ed25519 key. */
+  answerKey?: EnvelopeKey;
+}
+
+/** The key that verifies the server's answers to `signer`. */
+export function answerKeyOf(signer: Signer): EnvelopeKey {
+  return signer.answerKey ?? signer.secret;
 }
 
 /** fast-check prints a signer in a counterexample by name, not with its secret. */
@@ -52,8 +68,17 @@ export const restricted = named('restricted', {
   kid: 'k1',
   secret: generateSecret(),
 });
+/** An Ed25519 client, answered with the server's Ed25519 key s1 (DESIGN 1.3). */
+const serverKey = generateEd25519KeyPair();
+const edKey = generateEd25519KeyPair();
+export const ed = named('ed25519', {
+  clientId: 'client-ed',
+  kid: 'e1',
+  secret: ed25519PrivateKey(edKey.privateKey),
+  answerKey: ed25519PublicKey(serverKey.publicKey),
+});
 /** Signers allowed to call every tool. */
-export const FULL_SIGNERS: readonly Signer[] = [alice1, alice2, unicode];
+export const FULL_SIGNERS: readonly Signer[] = [alice1, alice2, unicode, ed];
 export const ALL_SIGNERS: readonly Signer[] = [...FULL_SIGNERS, restricted];
 
 const keyringFile: KeyringFile = {
@@ -62,15 +87,20 @@ const keyringFile: KeyringFile = {
     {
       client_id: alice1.clientId,
       tools: ['*'],
-      keys: [alice1, alice2].map(({ kid, secret }) => ({ kid, secret })),
+      keys: [alice1, alice2].map(({ kid, secret }) => ({ kid, secret: secret as string })),
     },
-    { client_id: unicode.clientId, keys: [{ kid: unicode.kid, secret: unicode.secret }] },
+    { client_id: unicode.clientId, keys: [{ kid: unicode.kid, secret: unicode.secret as string }] },
     {
       client_id: restricted.clientId,
       tools: ['server_identity'],
-      keys: [{ kid: restricted.kid, secret: restricted.secret }],
+      keys: [{ kid: restricted.kid, secret: restricted.secret as string }],
+    },
+    {
+      client_id: ed.clientId,
+      keys: [{ kid: ed.kid, alg: 'ed25519', public_key: edKey.publicKey }],
     },
   ],
+  server_keys: [{ kid: 's1', alg: 'ed25519', private_key: serverKey.privateKey }],
 };
 
 export const POST_TOOLS = [
@@ -195,6 +225,8 @@ export const census = {
   forgeriesAccepted: 0,
   /** Mutations that happened to leave the canonical envelope unchanged (not sent as forgeries). */
   noOpMutations: 0,
+  /** Valid calls by the Ed25519 signer that ran, answered under the server key. */
+  ed25519Ran: 0,
 };
 
 export interface Outcome extends EnvelopeReply {

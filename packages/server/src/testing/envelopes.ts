@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import {
+  type EnvelopeKey,
   type RequestEnvelope,
   type ResponseEnvelope,
   responseEnvelopeSchema,
   type SignetErrorShape,
-  type SigningKey,
   sign,
   type UnsignedRequestEnvelope,
   unsignedRequest,
@@ -20,7 +20,7 @@ export interface EnvelopeSigner {
   serverId: string;
   clientId: string;
   kid?: string;
-  secret: SigningKey;
+  secret: EnvelopeKey;
 }
 
 /** An unsigned request envelope, with any fields a test added or changed (nothing is checked). */
@@ -47,7 +47,7 @@ export function requestEnvelope(
 /** Signs a draft as a client does (protocol's `sign`): HMAC-SHA256 of its canonical form. */
 export function signEnvelope<T extends object>(
   draft: T,
-  secret: SigningKey,
+  secret: EnvelopeKey,
 ): T & { signature: string } {
   return sign(draft, secret);
 }
@@ -170,7 +170,7 @@ export type Answered = Pick<RequestEnvelope, 'request_id' | 'nonce'>;
 /** Asserts a response envelope (DESIGN 1.2) signed with `secret`, answering `request` if given. */
 export function expectSignedEnvelope(
   envelope: unknown,
-  secret: SigningKey,
+  secret: EnvelopeKey,
   request?: Answered,
 ): ResponseEnvelope {
   const text = JSON.stringify(envelope);
@@ -188,7 +188,7 @@ export function expectSignedEnvelope(
 export function expectAnswer(
   reply: EnvelopeReply,
   request: Answered & Pick<RequestEnvelope, 'server_id'>,
-  by: { secret: SigningKey },
+  by: { secret: EnvelopeKey },
 ): ResponseEnvelope {
   assert.equal(reply.status, 200, `HTTP ${reply.status}: ${reply.text}`);
   const data = reply.json?.result?.data;
@@ -202,7 +202,7 @@ export function expectAnswer(
 
 /** Whom a signed refusal answers: the key that signed it; if given, the request and server. */
 export interface SignedFor {
-  secret: SigningKey;
+  secret: EnvelopeKey;
   request?: Answered;
   serverId?: string;
 }
