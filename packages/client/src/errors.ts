@@ -5,7 +5,9 @@ import { TRPCClientError } from '@trpc/client';
 export type ResponseProblem =
   | 'BAD_RESPONSE_SIGNATURE'
   | 'BAD_RESPONSE_ENVELOPE'
-  | 'RESPONSE_MISMATCH';
+  | 'RESPONSE_MISMATCH'
+  /** A job's signed `job.seq` went back, or a watch event did not come after the last one. */
+  | 'BAD_JOB_SEQUENCE';
 
 /** A response that did not prove it came from the server for this very request. */
 export class SignetResponseError extends Error {

@@ -1,6 +1,7 @@
 import type { JobProgress, JobState } from '@signet/protocol';
 import { TRPCClientError } from '@trpc/client';
 import { JobFailedError, signetReason } from './errors.ts';
+import { checkJobSeq, jobSeq } from './job-sequence.ts';
 
 /** The job-control part of a Signet client, which every Signet router has. */
 export interface JobControlClient {
@@ -36,23 +37,46 @@ type Typed<O> = JobState<O>;
 
 /** A started job, typed with its output. */
 export class JobHandle<O> {
+  /** The highest signed seq (`jobSeq`) of the job's states this handle has seen. */
+  private seenSeq: number | undefined;
+
   constructor(
     private readonly client: JobControlClient,
     readonly id: string,
   ) {}
 
+  /**
+   * The job's state now. Refused (`SignetResponseError` BAD_JOB_SEQUENCE) if it is older than a
+   * state this handle had seen before asking: the job's seq never goes back.
+   */
   async poll(): Promise<Typed<O>> {
-    return (await this.client.poll_job.mutate({ job_id: this.id })) as Typed<O>;
+    const floor = this.seenSeq;
+    return this.saw((await this.client.poll_job.mutate({ job_id: this.id })) as Typed<O>, floor);
   }
 
   async cancel(): Promise<Typed<O>> {
-    return (await this.client.cancel_job.mutate({ job_id: this.id })) as Typed<O>;
+    const floor = this.seenSeq;
+    return this.saw((await this.client.cancel_job.mutate({ job_id: this.id })) as Typed<O>, floor);
+  }
+
+  /**
+   * Checks a state that answers a request sent when `floor` was the highest seq seen (answers to
+   * requests in flight together may arrive in any order), then remembers its seq.
+   */
+  private saw(state: Typed<O>, floor: number | undefined): Typed<O> {
+    const seq = jobSeq(state);
+    if (seq === undefined) return state;
+    checkJobSeq(seq, floor, true);
+    if (this.seenSeq === undefined || seq > this.seenSeq) this.seenSeq = seq;
+    return state;
   }
 
   /** Every change of the job, as the server pushes it, until it finishes. */
   watch(opts: { signal?: AbortSignal } = {}): AsyncIterable<Typed<O>> {
     const client = this.client;
     const id = this.id;
+    // (The link checks that each event comes after the last; the handle remembers the latest.)
+    const seen = (state: Typed<O>) => this.saw(state, undefined);
     return {
       [Symbol.asyncIterator]() {
         const queue: Array<IteratorResult<Typed<O>>> = [];
@@ -65,7 +89,7 @@ export class JobHandle<O> {
         const subscription = client.watch_job.subscribe(
           { job_id: id },
           {
-            onData: (state) => push({ value: state as Typed<O>, done: false }),
+            onData: (state) => push({ value: seen(state as Typed<O>), done: false }),
             onError: (error) => {
               failure = error ?? new Error('watch failed');
               wake?.();

@@ -12,6 +12,7 @@ import { type Observer, observable } from '@trpc/server/observable';
 import { EventSource } from 'eventsource';
 import { type SignetCredentials, signRequest, verifyRefusal, verifyResponse } from './envelopes.ts';
 import { SignetResponseError } from './errors.ts';
+import { checkJobSeq, jobOf, withJobSeq } from './job-sequence.ts';
 
 export interface SignetLinkOptions extends SignetCredentials {
   /** The server's base URL, e.g. `http://127.0.0.1:8787` (tools live under `/trpc/`). */
@@ -26,11 +27,18 @@ export interface SignetLinkOptions extends SignetCredentials {
 /**
  * What the procedure returned, taken out of a verified envelope. A job's state is told by the
  * envelope's status (DESIGN 1.7), never by the tool's name: a tool answers `ok`, a job start
- * `accepted`, and job control the job's own status.
+ * `accepted`, and job control the job's own status. A job response must name (in its signed
+ * `job`) the job asked about, or for a start the job it started; its `seq` goes with the state
+ * (`jobSeq`), for the job's handle to check.
  */
 function unwrap(input: unknown, envelope: ResponseEnvelope): unknown {
   if (isJobStatus(envelope.status)) {
-    return jobStateFromReply((input as { job_id: string }).job_id, envelope);
+    const jobId = (input as { job_id: string }).job_id;
+    const { seq } = jobOf(envelope, jobId);
+    return withJobSeq(jobStateFromReply(jobId, envelope), seq);
+  }
+  if (envelope.status === 'accepted') {
+    jobOf(envelope, String((envelope.result as { job_id?: unknown } | null)?.job_id));
   }
   return envelope.result;
 }
@@ -122,6 +130,8 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
       ) => {
         const input = op.input as { job_id: string; after?: string };
         let after = input.after;
+        /** The signed seq of the last event, over every reconnect: each must come after it. */
+        let lastSeq: number | undefined;
         let source: EventSource | undefined;
         let failures = 0;
         let finished = false;
@@ -152,8 +162,12 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
           current.addEventListener('message', (event) => {
             if (finished) return;
             let envelope: ResponseEnvelope;
+            let seq: number;
             try {
               envelope = verifyResponse(opts, request, JSON.parse(event.data));
+              // Validly signed for this very call, an event may still be one replayed in it.
+              seq = jobOf(envelope, input.job_id).seq;
+              checkJobSeq(seq, lastSeq);
             } catch (error) {
               fail(
                 responseError(
@@ -165,8 +179,10 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
               return;
             }
             failures = 0;
-            if (event.lastEventId) after = event.lastEventId;
-            const state = jobStateFromReply(input.job_id, envelope);
+            lastSeq = seq;
+            // (The resume cursor is the event's id, which the server sets to the signed seq.)
+            after = String(seq);
+            const state = withJobSeq(jobStateFromReply(input.job_id, envelope), seq);
             observer.next({ result: { type: 'data', data: state } });
             if (isTerminal(state.status)) {
               stop();

@@ -1,6 +1,5 @@
 import {
   isTerminal,
-  type JobState,
   jobStateToReply,
   type Reply,
   type ResponseEnvelope,
@@ -17,7 +16,7 @@ import {
   type VerifiedCall,
 } from './envelope.ts';
 import { SignetError } from './errors.ts';
-import type { JobAdmission, JobUpdate } from './jobs/types.ts';
+import type { JobAdmission, JobUpdate, SequencedJobState } from './jobs/types.ts';
 import type { SignetServices } from './services.ts';
 import type { SignetCallInfo, SignetContext, SignetMeta, SignetProcedureKind } from './trpc.ts';
 
@@ -128,11 +127,16 @@ function signReply(
   switch (kind) {
     case 'tool':
       return signedEnvelope(call.respond(success('ok', data as Record<string, unknown>)));
-    case 'job':
-      return signedEnvelope(call.respond(success('accepted', data as Record<string, unknown>)));
+    case 'job': {
+      // (What the job tool's resolver returned: the new job's id and its change-log position.)
+      const { job_id, seq } = data as { job_id: string; seq: number };
+      return signedEnvelope(
+        call.respond({ ...success('accepted', { job_id }), job: { id: job_id, seq } }),
+      );
+    }
     case 'poll':
     case 'cancel':
-      return signedEnvelope(call.respond(jobStateToReply(data as JobState)));
+      return signedEnvelope(call.respond(sequencedReply(data as SequencedJobState)));
     case 'watch':
       return signedUpdates(call, data as AsyncIterable<JobUpdate>, release);
   }
@@ -140,6 +144,11 @@ function signReply(
 
 function success(status: 'ok' | 'accepted', result: Record<string, unknown>): Reply {
   return { status, ok: true, result, error: null };
+}
+
+/** A job's state as a reply, with `job`: which job, and its place in the job's change log. */
+function sequencedReply(state: SequencedJobState): Reply {
+  return { ...jobStateToReply(state), job: { id: state.job_id, seq: state.seq } };
 }
 
 /**
@@ -154,7 +163,7 @@ async function* signedUpdates(
 ) {
   try {
     for await (const update of updates) {
-      yield tracked(update.id, signedEnvelope(call.respond(jobStateToReply(update.state))));
+      yield tracked(update.id, signedEnvelope(call.respond(sequencedReply(update.state))));
       if (isTerminal(update.state.status)) return;
     }
   } finally {

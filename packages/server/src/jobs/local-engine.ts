@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { isTerminal, type JobState } from '@signet/protocol';
+import { isTerminal } from '@signet/protocol';
 import type { Logger } from 'pino';
 import { ClientCounts } from '../limits.ts';
 import type { JobPatch, JobRecord, JobStore } from '../stores/types.ts';
@@ -26,6 +26,7 @@ import type {
   JobDefinition,
   JobEngine,
   JobUpdate,
+  SequencedJobState,
   StartJobRequest,
 } from './types.ts';
 
@@ -96,7 +97,7 @@ export class LocalJobEngine implements JobEngine {
     throw unfinishedJobsRefusal(max);
   }
 
-  async start(request: StartJobRequest): Promise<{ jobId: string }> {
+  async start(request: StartJobRequest): Promise<{ jobId: string; seq: number }> {
     assertJobTool(this.definitions, request.tool);
     const now = this.now();
     const { record, created } = this.store.createOrGet(newJobRecord(randomUUID(), request, now));
@@ -105,19 +106,19 @@ export class LocalJobEngine implements JobEngine {
     request.admission?.release();
     if (!created) {
       assertSameStart(record, request);
-      return { jobId: record.id };
+      return { jobId: record.id, seq: record.seq };
     }
     this.enqueue(record);
     this.pump();
-    return { jobId: record.id };
+    return { jobId: record.id, seq: record.seq };
   }
 
-  async get(clientId: string, jobId: string): Promise<JobState | undefined> {
+  async get(clientId: string, jobId: string): Promise<SequencedJobState | undefined> {
     const record = this.owned(clientId, jobId);
     return record && recordToState(record);
   }
 
-  async cancel(clientId: string, jobId: string): Promise<JobState | undefined> {
+  async cancel(clientId: string, jobId: string): Promise<SequencedJobState | undefined> {
     const record = this.owned(clientId, jobId);
     if (!record) return undefined;
     if (isTerminal(record.status)) return recordToState(record);

@@ -1,6 +1,6 @@
 import type { JobProgress, JobState } from '@signet/protocol';
 import type { JobRecord } from '../stores/types.ts';
-import type { StartJobRequest } from './types.ts';
+import type { SequencedJobState, StartJobRequest } from './types.ts';
 
 /** A job as it is first stored: queued, nothing run yet. */
 export function newJobRecord(id: string, request: StartJobRequest, now: number): JobRecord {
@@ -23,7 +23,12 @@ export function newJobRecord(id: string, request: StartJobRequest, now: number):
   };
 }
 
-export function recordToState(record: JobRecord): JobState {
+/** The job as its owner sees it, with its place in its change log (the record's `seq`). */
+export function recordToState(record: JobRecord): SequencedJobState {
+  return { ...stateOf(record), seq: record.seq };
+}
+
+function stateOf(record: JobRecord): JobState {
   switch (record.status) {
     case 'queued':
     case 'running':

@@ -41,10 +41,16 @@ export interface JobAdmission {
   release(): void;
 }
 
+/**
+ * A job's state with its position in the job's change log (`JobRecord.seq`: 0 when created, one
+ * more with every change), which job responses carry, signed, as `job.seq` (DESIGN 1.2).
+ */
+export type SequencedJobState = JobState & { seq: number };
+
 export interface JobUpdate {
-  /** The watch cursor: resume after it with `after`. */
+  /** The watch cursor: resume after it with `after`. It is `String(state.seq)`. */
   id: string;
-  state: JobState;
+  state: SequencedJobState;
 }
 
 /** Runs jobs and answers for them. Every method is scoped to the client that owns the job. */
@@ -58,11 +64,14 @@ export interface JobEngine {
    * that takes longer than its reservation lasts.
    */
   admitStart(clientId: string, requestId: string, max: number): Promise<JobAdmission>;
-  /** Starts a job, or returns the one this `(clientId, requestId)` already started. */
-  start(request: StartJobRequest): Promise<{ jobId: string }>;
+  /**
+   * Starts a job, or returns the one this `(clientId, requestId)` already started; `seq` is the
+   * job's position in its change log (0 for a new job, the current one for a retry).
+   */
+  start(request: StartJobRequest): Promise<{ jobId: string; seq: number }>;
   /** `undefined` when there is no such job for this client (or it is past retention). */
-  get(clientId: string, jobId: string): Promise<JobState | undefined>;
-  cancel(clientId: string, jobId: string): Promise<JobState | undefined>;
+  get(clientId: string, jobId: string): Promise<SequencedJobState | undefined>;
+  cancel(clientId: string, jobId: string): Promise<SequencedJobState | undefined>;
   /**
    * The job's changes after cursor `after` (or its current state first, when `after` is absent
    * or unknown), ending with its terminal state. `undefined` when there is no such job.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isTerminal, type JobState } from '@signet/protocol';
+import { isTerminal } from '@signet/protocol';
 import type * as BullMQ from 'bullmq';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import type {
   JobDefinition,
   JobEngine,
   JobUpdate,
+  SequencedJobState,
   StartJobRequest,
 } from '../jobs/types.ts';
 import { requirePeer } from '../peers.ts';
@@ -136,7 +137,7 @@ export class BullJobEngine implements JobEngine {
     });
   }
 
-  async start(request: StartJobRequest): Promise<{ jobId: string }> {
+  async start(request: StartJobRequest): Promise<{ jobId: string; seq: number }> {
     assertJobTool(this.definitions, request.tool);
     return this.guard(async () => {
       const jobId = randomUUID();
@@ -154,7 +155,7 @@ export class BullJobEngine implements JobEngine {
         const data: QueuedJob = { jobId };
         if (text.length <= CARRIED_RECORD_MAX) data.record = text;
         await this.queue.add(request.tool, data, { jobId, attempts: 1 });
-        return { jobId };
+        return { jobId, seq: record.seq };
       }
       // The request key was taken: a retry of this start, or another start reusing its id.
       const existing = JSON.parse(String(started)) as {
@@ -165,24 +166,27 @@ export class BullJobEngine implements JobEngine {
       assertSameStart(existing, request);
       const id = existing.jobId;
       const current = await this.records.read(id);
-      if (current && current.status !== 'queued') return { jobId: id };
+      if (current && current.status !== 'queued') return { jobId: id, seq: current.seq };
       // The job may never have been written or queued: a start that failed part-way (Redis went
       // away between its steps) is finished by its retry. Both steps below are idempotent (and
       // BullMQ ignores a job id it already has).
-      await this.records.create(newJobRecord(id, request, this.now()));
+      const created = newJobRecord(id, request, this.now());
+      await this.records.create(created);
       await this.queue.add(request.tool, { jobId: id }, { jobId: id, attempts: 1 });
-      return { jobId: id };
+      // (Read again: a job that was there already may have moved on since.)
+      const seq = (await this.records.read(id))?.seq ?? created.seq;
+      return { jobId: id, seq };
     });
   }
 
-  async get(clientId: string, jobId: string): Promise<JobState | undefined> {
+  async get(clientId: string, jobId: string): Promise<SequencedJobState | undefined> {
     return this.guard(async () => {
       const record = await this.owned(clientId, jobId);
       return record && recordToState(record);
     });
   }
 
-  async cancel(clientId: string, jobId: string): Promise<JobState | undefined> {
+  async cancel(clientId: string, jobId: string): Promise<SequencedJobState | undefined> {
     return this.guard(async () => {
       const record = await this.owned(clientId, jobId);
       if (!record) return undefined;

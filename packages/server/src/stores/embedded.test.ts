@@ -63,7 +63,12 @@ describe('embedded backends', () => {
     const updates = await first.jobs.watch('alice', jobId, undefined, AbortSignal.timeout(5_000));
     let last: unknown;
     for await (const update of updates!) last = update.state;
-    expect(last).toEqual({ job_id: jobId, status: 'done', output: { count: 4 } });
+    expect(last).toEqual({
+      job_id: jobId,
+      status: 'done',
+      output: { count: 4 },
+      seq: expect.any(Number),
+    });
     await first.jobs.close();
     await first.close();
     const second = await store.open(ctx);
