@@ -4,6 +4,7 @@ import {
   type Backend,
   MemoryStore,
   type RunningSignetServer,
+  type SignetServerOptions,
   startSignetServer,
   watchKeyring,
 } from '@signet/server';
@@ -57,6 +58,13 @@ function sqliteStore(path: string): Backend {
   };
 }
 
+/** `SIGNET_METRICS` as the server's option: its own listener is on 127.0.0.1 only. */
+function metricsOption(metrics: Config['metrics']): Pick<SignetServerOptions<never>, 'metrics'> {
+  if (metrics === 'off') return {};
+  if (metrics === 'on') return { metrics: true };
+  return { metrics: { listen: { port: metrics.port, host: '127.0.0.1' } } };
+}
+
 /** Starts the Signet server that `pnpm serve` runs. */
 export async function startApp(config: Config, logger: Logger): Promise<AppServer> {
   const keyring = watchKeyring(config.keyringPath, { logger });
@@ -77,6 +85,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       retentionMs: config.retentionMs,
       ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
       clientLimits: config.clientLimits,
+      ...metricsOption(config.metrics),
     });
     return {
       ...server,

@@ -23,7 +23,15 @@ describe('loadConfig', () => {
         ssePingMs: 15_000,
       },
       clientLimits: { watchStreams: 100, unfinishedJobs: 1_000 },
+      metrics: 'off',
     });
+  });
+
+  it('reads SIGNET_METRICS', () => {
+    expect(loadConfig({ SIGNET_METRICS: 'off' }).metrics).toBe('off');
+    expect(loadConfig({ SIGNET_METRICS: 'on' }).metrics).toBe('on');
+    expect(loadConfig({ SIGNET_METRICS: '9464' }).metrics).toEqual({ port: 9464 });
+    expect(loadConfig({ SIGNET_METRICS: '0', SIGNET_PORT: '0' }).metrics).toEqual({ port: 0 });
   });
 
   it('reads the per-client caps', () => {
@@ -96,6 +104,12 @@ describe('loadConfig', () => {
     [{ SIGNET_MAX_WATCHES_PER_CLIENT: 'lots' }, 'SIGNET_MAX_WATCHES_PER_CLIENT'],
     [{ SIGNET_MAX_JOBS_PER_CLIENT: '-1' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
     [{ SIGNET_MAX_JOBS_PER_CLIENT: '2.5' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
+    [{ SIGNET_METRICS: 'yes' }, 'SIGNET_METRICS'],
+    [{ SIGNET_METRICS: 'ON' }, 'SIGNET_METRICS'],
+    [{ SIGNET_METRICS: '65536' }, 'SIGNET_METRICS'],
+    [{ SIGNET_METRICS: '-1' }, 'SIGNET_METRICS'],
+    [{ SIGNET_METRICS: '9464.5' }, 'SIGNET_METRICS'],
+    [{ SIGNET_METRICS: '8787' }, 'SIGNET_METRICS=8787 is SIGNET_PORT'],
   ])('refuses %o, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
@@ -120,6 +134,7 @@ describe('bad configuration stops the process with a one-line reason', () => {
     ['serve', { SIGNET_NAMESPACE: 'a b' }, 'SIGNET_NAMESPACE'],
     ['serve', { SIGNET_HTTP: 'bogus' }, 'SIGNET_HTTP'],
     ['serve', { SIGNET_MAX_JOBS_PER_CLIENT: '0' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
+    ['serve', { SIGNET_METRICS: 'maybe' }, 'SIGNET_METRICS'],
     ['worker', { SIGNET_STORE: 'memory:' }, 'SIGNET_STORE=redis://'],
   ] as const)('%s with %o', async (command, env, name) => {
     const { code, stderr } = await run(command, env);

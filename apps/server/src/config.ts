@@ -20,6 +20,12 @@ export type StoreConfig =
   | { kind: 'sqlite'; path: string }
   | { kind: 'redis'; url: string };
 
+/**
+ * `SIGNET_METRICS`: `off`; `on` = `GET /metrics` on the API's port; `{ port }` = on a listener of
+ * its own on 127.0.0.1 (0 picks a free port).
+ */
+export type MetricsConfig = 'off' | 'on' | { port: number };
+
 export interface Config {
   host: string;
   port: number;
@@ -43,6 +49,8 @@ export interface Config {
   rateLimit: { perSecond: number; burst: number } | undefined;
   /** Watch streams (per process) and unfinished jobs (per deployment) each client may hold. */
   clientLimits: ClientLimits;
+  /** Prometheus metrics (`SIGNET_METRICS`). */
+  metrics: MetricsConfig;
   logLevel: string;
 }
 
@@ -120,6 +128,23 @@ function httpLimits(env: NodeJS.ProcessEnv): HttpLimits {
   return limits;
 }
 
+function metrics(env: NodeJS.ProcessEnv, apiPort: number): MetricsConfig {
+  const raw = env.SIGNET_METRICS || 'off';
+  if (raw === 'off' || raw === 'on') return raw;
+  const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new ConfigError(
+      `SIGNET_METRICS must be "off", "on" or a port from 0 to 65535, not "${raw.slice(0, 80)}"`,
+    );
+  }
+  if (port !== 0 && port === apiPort) {
+    throw new ConfigError(
+      `SIGNET_METRICS=${port} is SIGNET_PORT: use "on" to serve /metrics on the API's port`,
+    );
+  }
+  return { port };
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -133,9 +158,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'SIGNET_ROLE=api leaves jobs to workers, which need a shared redis:// store (SIGNET_STORE)',
     );
   }
+  const port = integer(env, 'SIGNET_PORT', 8787, 0, 65535);
   return {
     host: env.SIGNET_HOST || '127.0.0.1',
-    port: integer(env, 'SIGNET_PORT', 8787, 0, 65535),
+    port,
     keyringPath: env.SIGNET_KEYRING || '.signet/keyring.json',
     store,
     role,
@@ -171,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         100_000_000,
       ),
     },
+    metrics: metrics(env, port),
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };
 }

@@ -1,3 +1,4 @@
+import type { JobStatus } from '@signet/protocol';
 import type { Logger } from 'pino';
 import type { JobDefinition, JobEngine } from './jobs/types.ts';
 import type { NonceStore } from './stores/types.ts';
@@ -8,6 +9,11 @@ export interface BackendContext {
   concurrency: number | undefined;
   retentionMs: number | undefined;
   now: () => number;
+  /**
+   * Told each time a job of this process enters a status (the metrics' job transitions), where
+   * the backend supports it: the embedded stores do; Redis does not yet.
+   */
+  onJobChange?: (tool: string, status: JobStatus) => void;
 }
 
 export interface RunningBackend {

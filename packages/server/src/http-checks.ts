@@ -3,6 +3,7 @@ import { duplicateMemberName } from '@signet/protocol';
 import type { AnyTRPCProcedure, TRPCError } from '@trpc/server';
 import type { Logger } from 'pino';
 import { SignetError } from './errors.ts';
+import type { SignetMetrics } from './metrics.ts';
 import { errorShape } from './trpc.ts';
 
 // The HTTP layer both fronts share (http.ts, trpc-front.ts): the route (health check, tool,
@@ -136,15 +137,34 @@ export interface RoutedCall {
   subscription: boolean;
 }
 
+/** Answers a refusal of the HTTP layer, counted in the metrics (if on). */
+export function refuse(
+  res: ServerResponse,
+  error: SignetError,
+  path: string | undefined,
+  metrics: SignetMetrics | undefined,
+): void {
+  metrics?.refused(error, path);
+  sendError(res, error, path);
+}
+
+/** How a front serves metrics: counts into `metrics`, and answers `GET /metrics` if `serve`. */
+export interface FrontMetrics {
+  metrics: SignetMetrics | undefined;
+  serve: boolean;
+}
+
 /**
- * Routes a request: answers `GET /healthz`, and refuses what no tool takes (a path outside
- * `/trpc/`, an unknown tool, batching, the wrong method, a body that is not JSON) before any
- * body is read. Returns the call to make, or undefined once it has answered.
+ * Routes a request: answers `GET /healthz` (and `GET /metrics`, when served here), and refuses
+ * what no tool takes (a path outside `/trpc/`, an unknown tool, batching, the wrong method, a
+ * body that is not JSON) before any body is read. Returns the call to make, or undefined once
+ * it has answered.
  */
 export function routeCall(
   req: IncomingMessage,
   res: ServerResponse,
   procedures: Readonly<Record<string, AnyTRPCProcedure>>,
+  front?: FrontMetrics,
 ): RoutedCall | undefined {
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
@@ -153,8 +173,13 @@ export function routeCall(
     sendJson(res, 200, '{"ok":true}');
     return undefined;
   }
+  const metrics = front?.metrics;
   if (!pathname.startsWith(TRPC_PREFIX)) {
-    sendError(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined);
+    if (pathname === '/metrics' && metrics && front.serve) {
+      void metrics.serve(req, res);
+      return undefined;
+    }
+    refuse(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined, metrics);
     return undefined;
   }
   let path: string;
@@ -162,29 +187,36 @@ export function routeCall(
     path = decodeURIComponent(pathname.slice(TRPC_PREFIX.length));
   } catch {
     // A malformed %-escape names no tool; thrown here it would take the process down.
-    sendError(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined);
+    refuse(res, new SignetError('UNKNOWN_TOOL', 'not found'), undefined, metrics);
     return undefined;
   }
   if (path.includes(',') || (queryAt !== -1 && /[?&]batch=/.test(url))) {
-    sendError(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined);
+    refuse(res, new SignetError('BAD_ENVELOPE', 'batching is not supported'), undefined, metrics);
     return undefined;
   }
   const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
   if (!procedure) {
-    sendError(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path);
+    // (Counted under the unknown-tool label: the caller chooses the path.)
+    refuse(res, new SignetError('UNKNOWN_TOOL', `no tool "${path}"`), path, metrics);
     return undefined;
   }
   const subscription = procedure._def.type === 'subscription';
   const expected = subscription ? 'GET' : 'POST';
   if (req.method !== expected) {
-    sendError(res, new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`), path);
+    refuse(
+      res,
+      new SignetError('METHOD_NOT_ALLOWED', `use ${expected} for ${path}`),
+      path,
+      metrics,
+    );
     return undefined;
   }
   if (!subscription && !isJson(req.headers['content-type'])) {
-    sendError(
+    refuse(
       res,
       new SignetError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json'),
       path,
+      metrics,
     );
     return undefined;
   }

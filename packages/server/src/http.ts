@@ -41,8 +41,18 @@ export function createSignetRequestHandler(opts: {
   services: SignetServices;
   /** How often a stream with nothing to say sends a `ping` event (default 15 s). */
   ssePingMs?: number;
+  /** Answer `GET /metrics` (when `services.metrics` is on). */
+  serveMetrics?: boolean;
+  /**
+   * Time and count each call here, into `services.metrics`, for a router built without the
+   * metrics middleware (`startSignetServer`'s): a tRPC middleware costs more than the count.
+   */
+  measureCalls?: boolean;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { router, services } = opts;
+  const front = { metrics: services.metrics, serve: opts.serveMetrics ?? false };
+  /** The metrics this front counts calls into, if it does (see `measureCalls`). */
+  const measured = opts.measureCalls ? services.metrics : undefined;
   const ssePingMs = opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs;
   const ctx: SignetContext = { services };
   const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
@@ -53,8 +63,11 @@ export function createSignetRequestHandler(opts: {
     path: string,
     procedure: AnyTRPCProcedure,
   ) {
+    // Check 1's refusals are the HTTP layer's; past it, the call's (-1: not called yet).
+    let startedAt = -1;
     try {
       const input = parseJson(await readBody(req, services.maxBodyBytes), 'body');
+      startedAt = measured ? performance.now() : 0;
       const signed: SignedEnvelope = await procedure({
         ctx,
         getRawInput: async () => input,
@@ -63,9 +76,12 @@ export function createSignetRequestHandler(opts: {
         signal: undefined,
         batchIndex: 0,
       });
+      measured?.called(path, startedAt, undefined);
       // tRPC's wire format for a mutation's result, with the envelope's own JSON text inside.
       sendJson(res, 200, `{"result":{"data":${jsonOf(signed)}}}`);
     } catch (error) {
+      if (startedAt === -1) services.metrics?.refused(error, path);
+      else measured?.called(path, startedAt, error);
       sendFailure(res, error, path, services.logger);
     }
   }
@@ -94,8 +110,11 @@ export function createSignetRequestHandler(opts: {
       res.writeHead(200, SSE_HEADERS);
       res.write(sseEvents.connected);
     };
+    // -1: not called yet (check 1); then when it was; -2: counted (the stream opened).
+    let startedAt = -1;
     try {
       const input = queryInput(req.url ?? '/');
+      startedAt = measured ? performance.now() : 0;
       const updates: AsyncIterable<TrackedEnvelope<SignedEnvelope>> = await procedure({
         ctx,
         getRawInput: async () => input,
@@ -104,6 +123,8 @@ export function createSignetRequestHandler(opts: {
         signal: closed.signal,
         batchIndex: 0,
       });
+      measured?.called(path, startedAt, undefined);
+      startedAt = -2;
       open();
       // (A ping on a stream that just spoke is harmless: tRPC's clients and EventSource skip it.)
       pinger = setInterval(() => res.write(sseEvents.ping), ssePingMs);
@@ -122,6 +143,8 @@ export function createSignetRequestHandler(opts: {
       }
     } catch (cause) {
       clearInterval(pinger);
+      if (startedAt === -1) services.metrics?.refused(cause, path);
+      else if (startedAt !== -2) measured?.called(path, startedAt, cause);
       if (closed.signal.aborted) return;
       const error = getTRPCErrorFromUnknown(cause);
       if (!(error instanceof SignetError) && error.code === 'INTERNAL_SERVER_ERROR') {
@@ -133,7 +156,7 @@ export function createSignetRequestHandler(opts: {
   }
 
   return (req, res) => {
-    const routed = routeCall(req, res, procedures);
+    const routed = routeCall(req, res, procedures, front);
     if (!routed) return;
     if (routed.subscription) void stream(req, res, routed.path, routed.procedure);
     else void call(req, res, routed.path, routed.procedure);

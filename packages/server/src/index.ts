@@ -19,13 +19,20 @@ export type {
 export {
   generateKeyringFile,
   generateSecret,
+  type HmacKeyringFile,
   Keyring,
   KeyringError,
   type KeyringFile,
   keyringFileSchema,
+  type ServerKey,
 } from './keyring.ts';
 export { type KeyringWatcher, watchKeyring } from './keyring-watcher.ts';
 export { type ClientLimits, DEFAULT_CLIENT_LIMITS } from './limits.ts';
+export {
+  type SignetMetrics,
+  type SignetMetricsOption,
+  UNKNOWN_TOOL_LABEL,
+} from './metrics.ts';
 export {
   createSignetRouter,
   type SignetMiddleware,
@@ -36,6 +43,7 @@ export {
   HTTP_FRONTS,
   type HttpFront,
   type RunningSignetServer,
+  type SignetServerMetricsOption,
   type SignetServerOptions,
   startSignetServer,
 } from './server.ts';

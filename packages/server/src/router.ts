@@ -5,7 +5,6 @@ import type {
   SignetRouter,
   ToolContract,
 } from '@signet/contracts';
-import type { JobState } from '@signet/protocol';
 import type { TRPCMiddlewareFunction } from '@trpc/server';
 import { builtInAnswers } from './built-ins.ts';
 import { argsHash } from './envelope.ts';
@@ -13,8 +12,15 @@ import type { EnvelopeContext } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
 import { checkHandlers, type Handlers, type ToolHandler } from './handlers.ts';
 import { safeToolMessage } from './jobs/tool-error.ts';
+import type { SequencedJobState } from './jobs/types.ts';
 import type { SignetServices } from './services.ts';
-import { type SignetCallContext, type SignetMeta, signedProcedure, t } from './trpc.ts';
+import {
+  measuredProcedure,
+  type SignetCallContext,
+  type SignetMeta,
+  signedProcedure,
+  t,
+} from './trpc.ts';
 
 export type { SignetRouter } from '@signet/contracts';
 
@@ -57,8 +63,21 @@ export function createSignetRouter<C extends ContractSet>(
   handlers: Handlers<C>,
   opts: SignetRouterOptions = {},
 ): SignetRouter<C> {
+  return buildSignetRouter(contracts, handlers, opts, { measured: false });
+}
+
+/**
+ * `createSignetRouter`, and (`measured`) with the calls timed and counted into
+ * `services.metrics` first of all, so that checks 1-3's refusals count too (createSignet's).
+ */
+export function buildSignetRouter<C extends ContractSet>(
+  contracts: C,
+  handlers: Handlers<C>,
+  opts: SignetRouterOptions,
+  internal: { measured: boolean },
+): SignetRouter<C> {
   checkHandlers(contracts, handlers);
-  let base = signedProcedure;
+  let base = internal.measured ? measuredProcedure : signedProcedure;
   for (const middleware of opts.middleware ?? []) base = base.use(middleware as never);
   const answers = builtInAnswers(contracts);
   const builtIn: Record<BuiltInOperation, ServedToolHandler> = {
@@ -91,7 +110,7 @@ function procedureFor(base: typeof signedProcedure, contract: AnyContract, handl
         .mutation(runTool(contract, handler as ServedToolHandler));
     case 'job':
       return input({ kind: 'job' }).mutation(async ({ ctx, input: args }) => {
-        const { jobId } = await ctx.services.jobs.start({
+        const { jobId, seq } = await ctx.services.jobs.start({
           clientId: ctx.signet.clientId,
           requestId: ctx.signet.requestId,
           tool: contract.name,
@@ -99,14 +118,15 @@ function procedureFor(base: typeof signedProcedure, contract: AnyContract, handl
           argsHash: argsHash(args),
           ...(ctx.admission ? { admission: ctx.admission } : {}),
         });
-        return { job_id: jobId };
+        // (The envelope middleware signs `job_id` as the result, and `seq` into `job`.)
+        return { job_id: jobId, seq };
       });
     case 'job-control':
       switch (contract.operation) {
         case 'poll':
           return input({ kind: 'poll', prefetch: readJob }).mutation(async ({ ctx, input: args }) =>
             found(
-              await ((ctx.prefetched as Promise<JobState | undefined> | undefined) ??
+              await ((ctx.prefetched as Promise<SequencedJobState | undefined> | undefined) ??
                 ctx.services.jobs.get(ctx.signet.clientId, jobIdOf(args))),
             ),
           );
@@ -156,7 +176,7 @@ async function readJob(
   clientId: string,
   args: Record<string, unknown>,
   services: SignetServices,
-): Promise<JobState | undefined> {
+): Promise<SequencedJobState | undefined> {
   return typeof args.job_id === 'string' ? services.jobs.get(clientId, args.job_id) : undefined;
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
 import type { ClientLimits, WatchSlots } from './limits.ts';
+import type { SignetMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { NonceStore } from './stores/types.ts';
 
@@ -24,5 +25,7 @@ export interface SignetServices {
   limits: ClientLimits;
   /** The watch streams each client has open in this process, under `limits.watchStreams`. */
   watchSlots: WatchSlots;
+  /** Counts calls and refusals, when the server's metrics are on. */
+  metrics?: SignetMetrics;
   now(): number;
 }

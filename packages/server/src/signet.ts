@@ -5,8 +5,9 @@ import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
 import { type ClientLimits, clientLimits, WatchSlots } from './limits.ts';
 import { defaultLogger } from './logger.ts';
+import { type SignetMetrics, type SignetMetricsOption, signetMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { createSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
+import { buildSignetRouter, type SignetMiddleware, type SignetRouter } from './router.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_MS, type SignetServices } from './services.ts';
 import type { SignetContext } from './trpc.ts';
 
@@ -38,6 +39,11 @@ export interface SignetOptions<C extends ContractSet> {
   clientLimits?: Partial<ClientLimits>;
   /** tRPC middleware for every Signet procedure (see `SignetRouterOptions`). */
   middleware?: readonly SignetMiddleware[];
+  /**
+   * Prometheus metrics (prom-client): `true` for a registry of this server's own, or
+   * `{ registry }` to add them to yours. Off by default. See `Signet.metrics`.
+   */
+  metrics?: SignetMetricsOption;
   now?: () => number;
 }
 
@@ -45,6 +51,11 @@ export interface SignetOptions<C extends ContractSet> {
 export interface Signet<C extends ContractSet> {
   router: SignetRouter<C>;
   services: SignetServices;
+  /**
+   * The metrics, when `metrics` is on: `registry.metrics()` is the text a scrape answers, or
+   * `serve(req, res)` answers one (Signet's HTTP fronts do, at `GET /metrics`).
+   */
+  metrics: SignetMetrics | undefined;
   /** The context every request of this router needs: pass it as an adapter's `createContext`. */
   createContext(): SignetContext;
   /** Stops taking jobs, lets running ones finish within `graceMs`, interrupts the rest. */
@@ -57,23 +68,41 @@ export interface Signet<C extends ContractSet> {
  * Opens the store and builds the router of a contract set, with no HTTP server: what
  * `startSignetServer` serves, and what an app mounts in its own tRPC adapter.
  */
-export async function createSignet<C extends ContractSet>(
+export function createSignet<C extends ContractSet>(opts: SignetOptions<C>): Promise<Signet<C>> {
+  return openSignet(opts, { measureInRouter: true });
+}
+
+/**
+ * `createSignet`; with metrics on, calls are timed and counted by a middleware of the router
+ * (`measureInRouter`, for any adapter), or left to the HTTP front (Signet's own: cheaper).
+ */
+export async function openSignet<C extends ContractSet>(
   opts: SignetOptions<C>,
+  internal: { measureInRouter: boolean },
 ): Promise<Signet<C>> {
   const now = opts.now ?? Date.now;
   const logger = opts.logger ?? defaultLogger();
   const keyring = opts.keyring;
   const limits = clientLimits(opts.clientLimits);
-  const router = createSignetRouter(opts.contracts, opts.handlers, {
-    ...(opts.middleware ? { middleware: opts.middleware } : {}),
-  });
+  const metrics = signetMetrics(
+    opts.metrics,
+    Object.values(opts.contracts).map((contract) => contract.name),
+  );
+  const router = buildSignetRouter(
+    opts.contracts,
+    opts.handlers,
+    { ...(opts.middleware ? { middleware: opts.middleware } : {}) },
+    { measured: metrics !== undefined && internal.measureInRouter },
+  );
   const backend = await opts.store.open({
     definitions: jobDefinitions(opts.contracts, opts.handlers),
     logger,
     concurrency: opts.concurrency,
     retentionMs: opts.retentionMs,
     now,
+    ...(metrics ? { onJobChange: (tool, status) => metrics.jobChanged(tool, status) } : {}),
   });
+  metrics?.watchNonces(backend.nonces);
   const services: SignetServices = {
     keyring: typeof keyring === 'function' ? keyring : () => keyring,
     nonces: backend.nonces,
@@ -86,6 +115,7 @@ export async function createSignet<C extends ContractSet>(
       : {}),
     limits,
     watchSlots: new WatchSlots(limits.watchStreams),
+    ...(metrics ? { metrics } : {}),
     now,
   };
   const context: SignetContext = { services };
@@ -98,6 +128,7 @@ export async function createSignet<C extends ContractSet>(
   return {
     router,
     services,
+    metrics,
     createContext: () => context,
     stopJobs,
     close: (closeOpts) => {

@@ -34,9 +34,14 @@ export function createTrpcRequestHandler(
     /** The context of every call (see `createSignet`). */
     createContext(): SignetContext;
   },
-  opts: { ssePingMs?: number } = {},
+  opts: {
+    ssePingMs?: number /** Answer `GET /metrics` (when `services.metrics` is on). */;
+    serveMetrics?: boolean;
+  } = {},
 ): RequestListener {
   const { services } = signet;
+  const { metrics } = services;
+  const front = { metrics, serve: opts.serveMetrics ?? false };
   const router = withSsePing(signet.router, opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs);
   const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
   const trpc = createHTTPHandler({
@@ -61,13 +66,14 @@ export function createTrpcRequestHandler(
   });
 
   return (req, res) => {
-    const routed = routeCall(req, res, procedures);
+    const routed = routeCall(req, res, procedures, front);
     if (!routed) return;
     // A subscription's input is in its URL: nothing to read, but check 1 all the same.
     if (routed.subscription) {
       try {
         queryInput(req.url ?? '/');
       } catch (error) {
+        metrics?.refused(error, routed.path);
         // (As the fast front answers it: a refused watch is an SSE error event.)
         sendSseRefusal(res, error as SignetError, routed.path);
         return;
@@ -81,6 +87,7 @@ export function createTrpcRequestHandler(
         try {
           parseJson(body, 'body');
         } catch (error) {
+          metrics?.refused(error, routed.path);
           sendFailure(res, error, routed.path, services.logger);
           return;
         }
@@ -88,7 +95,10 @@ export function createTrpcRequestHandler(
         (req as IncomingMessage & { body?: string }).body = body;
         trpc(req, res);
       },
-      (error: unknown) => sendFailure(res, error, routed.path, services.logger),
+      (error: unknown) => {
+        metrics?.refused(error, routed.path);
+        sendFailure(res, error, routed.path, services.logger);
+      },
     );
   };
 }

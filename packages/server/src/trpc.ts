@@ -1,6 +1,6 @@
 import type { ReasonCode, RequestEnvelope, SignetErrorShape } from '@signet/protocol';
 import { REASON_STATUS } from '@signet/protocol';
-import { initTRPC, TRPCError } from '@trpc/server';
+import { initTRPC, TRPCError, type TRPCMiddlewareFunction } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { envelopeSignature } from './envelope-middleware.ts';
 import { reasonForTrpcCode, SignetError } from './errors.ts';
@@ -89,6 +89,30 @@ export const t = initTRPC
 
 /** The procedure builder behind every Signet tool: checks 1-7 run, then the rest of the chain. */
 export const signedProcedure = t.procedure.use(envelopeSignature);
+
+/**
+ * Times a call and counts its outcome into `services.metrics`, around everything else (so
+ * refusals at checks 1-3 count too): a timer and a counter increment, no more, per call.
+ */
+const callMetrics: TRPCMiddlewareFunction<
+  SignetContext,
+  SignetMeta,
+  object,
+  object,
+  unknown
+> = async ({ ctx, path, next }) => {
+  const metrics = ctx.services.metrics;
+  if (!metrics) return next();
+  const startedAt = performance.now();
+  const result = await next();
+  metrics.called(path, startedAt, result.ok ? undefined : result.error);
+  return result;
+};
+
+/** `signedProcedure` with `callMetrics` first: what a server with metrics on is built from. */
+export const measuredProcedure = t.procedure
+  .use(callMetrics)
+  .use(envelopeSignature) as unknown as typeof signedProcedure;
 
 export type { SignetErrorShape };
 export { TRPCError };

@@ -1,6 +1,6 @@
 import type { BackendContext, RunningBackend } from '../backend.ts';
 import { LocalJobEngine } from '../jobs/local-engine.ts';
-import type { LocalStore } from './types.ts';
+import type { JobStore, LocalStore, NonceStore } from './types.ts';
 
 const PRUNE_INTERVAL_MS = 30_000;
 
@@ -13,7 +13,7 @@ export function openEmbedded(store: LocalStore, ctx: BackendContext): RunningBac
   let jobs: LocalJobEngine;
   try {
     jobs = new LocalJobEngine({
-      store,
+      store: ctx.onJobChange ? observedJobs(store, ctx.onJobChange) : store,
       definitions: ctx.definitions,
       logger: ctx.logger,
       concurrency: ctx.concurrency,
@@ -34,11 +34,44 @@ export function openEmbedded(store: LocalStore, ctx: BackendContext): RunningBac
   pruner.unref();
   return {
     description: store.description,
-    nonces: store.claimSoon ? { claim: store.claimSoon.bind(store) } : store,
+    nonces: noncesOf(store),
     jobs,
     close: async () => {
       clearInterval(pruner);
       store.close();
     },
+  };
+}
+
+/** The store's nonces as the server claims them: with its group commit, where it has one. */
+function noncesOf(store: LocalStore): NonceStore {
+  const count = store.nonceCount?.bind(store);
+  if (store.claimSoon) {
+    return { claim: store.claimSoon.bind(store), ...(count ? { size: count } : {}) };
+  }
+  return count ? { claim: store.claim.bind(store), size: count } : store;
+}
+
+/** The job store, telling `onJobChange` of every status a job enters (created: queued). */
+function observedJobs(
+  store: JobStore,
+  onJobChange: NonNullable<BackendContext['onJobChange']>,
+): JobStore {
+  return {
+    createOrGet: (record) => {
+      const made = store.createOrGet(record);
+      if (made.created) onJobChange(made.record.tool, made.record.status);
+      return made;
+    },
+    update: (id, patch, now) => {
+      const record = store.update(id, patch, now);
+      if (record && patch.status !== undefined) onJobChange(record.tool, patch.status);
+      return record;
+    },
+    get: (id) => store.get(id),
+    findByRequest: (clientId, requestId) => store.findByRequest(clientId, requestId),
+    eventsAfter: (id, afterSeq) => store.eventsAfter(id, afterSeq),
+    listByStatus: (statuses) => store.listByStatus(statuses),
+    deleteFinishedBefore: (cutoff) => store.deleteFinishedBefore(cutoff),
   };
 }

@@ -24,6 +24,10 @@ export class MemoryStore implements LocalStore, Backend {
     return this.nonces.prune(now);
   }
 
+  nonceCount(): number {
+    return this.nonces.size;
+  }
+
   createOrGet(record: JobRecord): { record: JobRecord; created: boolean } {
     const requestKey = `${record.clientId}\u0000${record.requestId}`;
     const existing = this.byRequest.get(requestKey);

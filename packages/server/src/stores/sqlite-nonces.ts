@@ -125,6 +125,11 @@ export class SqliteNonceLog {
     this.lastBatchId = id;
   }
 
+  /** The nonces in the index (expired ones until the next prune). */
+  get size(): number {
+    return this.index.size;
+  }
+
   prune(now: number): number {
     this.stmts.prune.run(batchIdFloor(now));
     return this.index.prune(now);

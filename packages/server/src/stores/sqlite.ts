@@ -88,6 +88,10 @@ export class SqliteFile implements LocalStore {
     return this.nonces.prune(now);
   }
 
+  nonceCount(): number {
+    return this.nonces.size;
+  }
+
   createOrGet(record: JobRecord): { record: JobRecord; created: boolean } {
     return this.jobs.createOrGet(record);
   }

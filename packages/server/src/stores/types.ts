@@ -6,6 +6,11 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface NonceStore {
   /** Records `nonce` for `clientId` until `expiresAtMs`; false when it was already recorded. */
   claim(clientId: string, nonce: string, expiresAtMs: number): MaybePromise<boolean>;
+  /**
+   * How many nonces the store holds (spent ones, until pruned), if it can tell cheaply: read
+   * for the `signet_nonces` metric at each scrape, never on a call.
+   */
+  size?(): MaybePromise<number>;
 }
 
 export interface JobRecord {
@@ -61,6 +66,8 @@ export interface LocalStore extends NonceStore, JobStore {
   claimSoon?(clientId: string, nonce: string, expiresAtMs: number): Promise<boolean>;
   /** Drops nonces that expired before `now`; keeps the store bounded. */
   pruneNonces(now: number): number;
+  /** How many nonces the store holds, expired ones until the next prune (see NonceStore.size). */
+  nonceCount?(): number;
   close(): void;
   readonly description: string;
 }
