@@ -7,6 +7,7 @@ export default defineConfig({
     node: 'src/node.ts',
     sqlite: 'src/sqlite.ts',
     redis: 'src/redis.ts',
+    audit: 'src/audit.ts',
     testing: 'src/testing/index.ts',
   },
   dts: true,

@@ -1,0 +1,117 @@
+import type { KeyObject } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AppendPayload,
+  type AuditEntry,
+  genesisOf,
+  lineOf,
+  makeCheckpoint,
+  sha256Hex,
+} from './chain.ts';
+import { auditFileName } from './files.ts';
+
+// Appends a chain's entries to its files. Every append is one fs.writeSync to the open file, so
+// the file order is the chain order whatever the callers' concurrency, and a line is in the
+// kernel's hands before append returns (a crash of the process loses nothing appended).
+
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface AuditLogOptions {
+  folder: string;
+  /** Signs checkpoints; without it checkpoints are unsigned (the verifier says so). */
+  serverKey?: { kid: string; privateKey: KeyObject };
+  /** A file is rotated before a line would take it past this size (a file holds ≥ 1 line). */
+  maxBytes?: number;
+  /** A checkpoint this often, if anything was appended since the last one; none if unset. */
+  checkpointEveryMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+export class AuditLog {
+  /** A random id per log: a restart starts a new chain, never re-opens an old one. */
+  readonly chainId = randomUUID();
+  private readonly maxBytes: number;
+  private readonly now: () => number;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private fd: number;
+  private fileNumber = 1;
+  private fileBytes = 0;
+  private seq = 0;
+  private prev: string;
+  /** The seq of the last checkpoint, so an idle log writes no more of them. */
+  private lastCheckpoint = -1;
+  private closed = false;
+
+  private constructor(private readonly options: AuditLogOptions) {
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.now = options.now ?? Date.now;
+    this.prev = genesisOf(this.chainId);
+    mkdirSync(options.folder, { recursive: true, mode: 0o700 });
+    this.fd = this.openFile();
+    if (options.checkpointEveryMs !== undefined) {
+      this.timer = setInterval(() => this.checkpoint(), options.checkpointEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  static open(options: AuditLogOptions): AuditLog {
+    return new AuditLog(options);
+  }
+
+  /** The number of lines written so far (the next line's seq). */
+  get length(): number {
+    return this.seq;
+  }
+
+  /** Appends one call or job entry; returns it as written. */
+  append(payload: AppendPayload): AuditEntry {
+    return this.write({ ...payload, seq: this.seq, at: this.now(), prev: this.prev });
+  }
+
+  /** Writes a checkpoint, unless nothing was written since the last one. */
+  checkpoint(): void {
+    if (this.closed || this.lastCheckpoint === this.seq - 1) return;
+    if (this.seq === 0) return;
+    this.lastCheckpoint = this.seq;
+    this.write(
+      makeCheckpoint({ seq: this.seq, at: this.now(), prev: this.prev }, this.options.serverKey),
+    );
+  }
+
+  /** A last checkpoint, then the file is closed; appends after this throw. */
+  close(): void {
+    if (this.closed) return;
+    this.checkpoint();
+    if (this.timer) clearInterval(this.timer);
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  private write(entry: AuditEntry): AuditEntry {
+    if (this.closed) throw new Error('the audit log is closed');
+    const line = `${lineOf(entry)}\n`;
+    const bytes = Buffer.from(line, 'utf8');
+    if (this.fileBytes > 0 && this.fileBytes + bytes.length > this.maxBytes) {
+      closeSync(this.fd);
+      this.fileNumber++;
+      this.fd = this.openFile();
+    }
+    let done = 0;
+    while (done < bytes.length) done += writeSync(this.fd, bytes, done);
+    this.fileBytes += bytes.length;
+    this.prev = sha256Hex(line.slice(0, -1));
+    this.seq++;
+    return entry;
+  }
+
+  /** The next file: created, never re-opened ('wx'), owner-only. */
+  private openFile(): number {
+    const path = join(this.options.folder, auditFileName(this.chainId, this.fileNumber));
+    const fd = openSync(path, 'wx', 0o600);
+    this.fileBytes = 0;
+    return fd;
+  }
+}
