@@ -3,12 +3,19 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { generateEd25519KeyPair, type KeyringFile } from '@signet/protocol';
 import { generateKeyringFile } from '@signet/server';
 import { namespaceKeys } from '@signet/server/redis';
 import { LISTENING, repoRoot, type ServerProcess, startProcess } from '@signet/server/testing';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Credentials, GeneratorAnswer, LoadPlan, LoadResult } from './load.ts';
+import type {
+  Credentials,
+  Ed25519Credentials,
+  GeneratorAnswer,
+  LoadPlan,
+  LoadResult,
+} from './load.ts';
 
 /** TypeScript sources, with the workspace's packages from their sources too (not dist/). */
 export const tsx = ['--conditions=@signet/source', '--import', 'tsx'];
@@ -25,24 +32,56 @@ export const shippedEnv = (keyringPath: string, store: string) => ({
 });
 
 /**
- * A fresh keyring file in `dir` with `clientCount` clients, and their credentials (the first
- * one's as `credentials`). Signed HTTP load is spread over the clients: the shipped server
- * limits each client to 20 000 calls/s by default, and one client would hit that limit.
+ * A fresh keyring file in `dir` with `clientCount` HMAC clients and as many Ed25519 ones (with a
+ * server key to answer them), and their credentials (the first HMAC one's as `credentials`).
+ * Signed HTTP load is spread over the clients: the shipped server limits each client to 20 000
+ * calls/s by default, and one client would hit that limit.
  */
 export function benchKeyring(
   dir: string,
   clientCount = 4,
-): { keyringPath: string; credentials: Credentials; clients: Credentials[] } {
+): {
+  keyringPath: string;
+  credentials: Credentials;
+  clients: Credentials[];
+  ed25519Clients: Ed25519Credentials[];
+} {
   const clientIds = Array.from({ length: clientCount }, (_, i) => `bench-${i + 1}`);
   const keyringFile = generateKeyringFile({ serverId: 'bench-server', clientIds });
-  const keyringPath = join(dir, 'keyring.json');
-  writeFileSync(keyringPath, JSON.stringify(keyringFile));
   const clients = keyringFile.clients.map((client) => ({
     serverId: keyringFile.server_id,
     clientId: client.client_id,
-    key: client.keys[0]!,
+    key: client.keys[0]! as { kid: string; secret: string },
   }));
-  return { keyringPath, credentials: clients[0]!, clients };
+  const ed25519Clients = clientIds.map((id) => ({
+    serverId: keyringFile.server_id,
+    clientId: `${id}-ed25519`,
+    pair: generateEd25519KeyPair(),
+  }));
+  const serverKey = generateEd25519KeyPair();
+  const keyringPath = join(dir, 'keyring.json');
+  const file: KeyringFile = {
+    ...keyringFile,
+    clients: [
+      ...keyringFile.clients,
+      ...ed25519Clients.map(({ clientId, pair }) => ({
+        client_id: clientId,
+        keys: [{ kid: 'e1', alg: 'ed25519' as const, public_key: pair.publicKey }],
+      })),
+    ],
+    server_keys: [{ kid: 's1', alg: 'ed25519', private_key: serverKey.privateKey }],
+  };
+  writeFileSync(keyringPath, JSON.stringify(file));
+  return {
+    keyringPath,
+    credentials: clients[0]!,
+    clients,
+    ed25519Clients: ed25519Clients.map(({ serverId, clientId, pair }) => ({
+      serverId,
+      clientId,
+      key: { kid: 'e1', alg: 'ed25519', privateKey: pair.privateKey },
+    })),
+  };
 }
 
 /** Starts `node …tsx …args` and waits for its `listening on http://…` line (or `ready`). */

@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
 import {
   canonicalize,
+  ed25519Hex,
+  ed25519PrivateKey,
   hmacHex,
   newNonce,
   newRequestId,
@@ -22,6 +24,15 @@ export interface Credentials {
   clientId: string;
   key: { kid: string; secret: string };
 }
+
+/** An Ed25519 client: its private key is base64 of its 32-byte seed. */
+export interface Ed25519Credentials {
+  serverId: string;
+  clientId: string;
+  key: { kid: string; alg: 'ed25519'; privateKey: string };
+}
+
+export type SigningCredentials = Credentials | Ed25519Credentials;
 
 /**
  * Run for `seconds`, or until `amount` requests have completed (job round trips: `amount`
@@ -40,7 +51,7 @@ export type LoadPlan =
       /** A fixed body, or a freshly signed Signet envelope per request (by each client in turn). */
       body:
         | { fixed: unknown }
-        | { signed: Credentials[]; tool: string; args: Record<string, unknown> };
+        | { signed: SigningCredentials[]; tool: string; args: Record<string, unknown> };
       /** Checked once before any timing: the response's JSON must contain this (a deep subset). */
       expect: unknown;
       connections: number;
@@ -68,7 +79,7 @@ export interface LoadResult {
 }
 
 /** A fresh unsigned envelope, its members in canonical order (so signing need not sort them). */
-function envelope(c: Credentials, tool: string, args: Record<string, unknown>) {
+function envelope(c: SigningCredentials, tool: string, args: Record<string, unknown>) {
   return {
     args,
     client_id: c.clientId,
@@ -99,7 +110,7 @@ const HOLE = '\u0003';
  * is that canonical text plus the signature; it is checked once against `sign()` before use.
  */
 function signer(
-  c: Credentials,
+  c: SigningCredentials,
   tool: string,
   args: Record<string, unknown>,
 ): (hole?: string) => string {
@@ -114,16 +125,19 @@ function signer(
   const [beforeTs, tail] = afterRequestId.split('"ts_ms":1') as [string, string];
   // (The args come first in canonical order: a hole is in `head`.)
   const [beforeHole, afterHole] = head.split('"\\u0003"') as [string, string | undefined];
+  const key = 'secret' in c.key ? c.key.secret : ed25519PrivateKey(c.key.privateKey);
+  const signature = (text: string) =>
+    typeof key === 'string' ? hmacHex(key, text) : ed25519Hex(key, text);
   const next = (hole = '') => {
     const start =
       afterHole === undefined ? head : `${beforeHole}${JSON.stringify(hole)}${afterHole}`;
     const text = `${start}"${newNonce()}"${mid}"${newRequestId()}"${beforeTs}"ts_ms":${Date.now()}${tail}`;
-    return `${text.slice(0, -1)},"signature":"${hmacHex(c.key.secret, text)}"}`;
+    return `${text.slice(0, -1)},"signature":"${signature(text)}"}`;
   };
   const sample = JSON.parse(next('a-job-id')) as Record<string, unknown>;
   const filled = Object.entries(args).map(([k, v]) => [k, v === HOLE ? 'a-job-id' : v]);
   if (
-    !isDeepStrictEqual(sign(sample, c.key.secret), sample) ||
+    !isDeepStrictEqual(sign(sample, key), sample) ||
     !isDeepStrictEqual(sample.args, Object.fromEntries(filled))
   ) {
     throw new Error('the fast signer disagrees with sign()');
@@ -132,7 +146,7 @@ function signer(
 }
 
 /** Signs as each of `clients` in turn. */
-function signers(clients: Credentials[], tool: string, args: Record<string, unknown>) {
+function signers(clients: SigningCredentials[], tool: string, args: Record<string, unknown>) {
   const each = clients.map((c) => signer(c, tool, args));
   let next = 0;
   return () => {

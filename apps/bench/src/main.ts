@@ -75,7 +75,7 @@ const redisUrl = process.env.SIGNET_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
-const { keyringPath, credentials, clients } = benchKeyring(dir);
+const { keyringPath, credentials, clients, ed25519Clients } = benchKeyring(dir);
 const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
 
 /** Redis's process id, if that process is on this machine (not in a container or elsewhere). */
@@ -228,6 +228,9 @@ const httpTarget = (
 const sum = { count: numbers.length, total: 55 };
 const signedBatchSum = { signed: clients, tool: 'batch_sum', args: { numbers } };
 const signedSum = { result: { data: { ok: true, status: 'ok', result: sum } } };
+// The same call signed with Ed25519 keys, answered with the server key s1.
+const ed25519BatchSum = { signed: ed25519Clients, tool: 'batch_sum', args: { numbers } };
+const ed25519Sum = { result: { data: { ok: true, status: 'ok', result: sum, kid: 's1' } } };
 const haveRedis = redisAnswers();
 /** Redis's own process, when it runs on this machine (its CPU time counts for the Redis targets). */
 const redisPid = haveRedis ? redisProcess() : undefined;
@@ -278,6 +281,15 @@ await sideBySide([
     '/trpc/batch_sum',
     signedBatchSum,
     signedSum,
+  ),
+  httpTarget(
+    'Signet, signed Ed25519 (pnpm serve)',
+    'sqlite (default)',
+    shippedServer,
+    shippedEnv(`sqlite:${join(dir, 'serve-ed25519.db')}`),
+    '/trpc/batch_sum',
+    ed25519BatchSum,
+    ed25519Sum,
   ),
   ...(haveRedis
     ? [

@@ -89,7 +89,9 @@ export function render(results: Results): { table: string[]; summary: string[] }
     }),
   );
   const mcp = find((r) => r.target.startsWith('MCP'));
-  const signet = find((r) => r.target.startsWith('Signet, signed') && r.store.startsWith('sqlite'));
+  const signet = find(
+    (r) => r.target === 'Signet, signed (pnpm serve)' && r.store.startsWith('sqlite'),
+  );
   const memoryLine = (what: string, m: Memory, of: string) =>
     `Memory, ${what}: RSS ${fmt(m.before)} MB → ${fmt(m.after)} MB after ${fmt(m.count)} ${of} (+${fmt(m.after - m.before)} MB${m.errors ? `; ${fmt(m.errors)} errors` : ''}).`;
   const summary = [
