@@ -17,7 +17,7 @@ import {
 } from '@signet/protocol';
 import type { z } from 'zod';
 import { SignetError } from './errors.ts';
-import type { ClientKey, Ed25519ClientKey, KeyringClient, ServerKey } from './keyring.ts';
+import type { ClientKey, KeyringClient, ServerKey } from './keyring.ts';
 import type { SignetServices } from './services.ts';
 
 /** An authenticated call, as the tool behind the envelope checks sees it. */
@@ -146,23 +146,20 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
 
   const keyring = services.keyring();
   const client = keyring.client(envelope.client_id);
-  const named = client
-    ? envelope.kid === undefined
-      ? client.keys
-      : client.keys.filter((key) => key.kid === envelope.kid)
-    : [];
   // The signature's length says its algorithm; only the client's keys of that algorithm are
   // tried (a decoy when there are none, so that the answer takes as long as for a known client).
+  const ofKid = <K extends ClientKey>(keys: readonly K[]) =>
+    envelope.kid === undefined ? keys : keys.filter((k) => k.kid === envelope.kid);
   let key: { kid?: string } | undefined;
   if (ED25519_SIGNATURE_PATTERN.test(envelope.signature)) {
-    const candidates = named.filter((k): k is Ed25519ClientKey => k.alg === 'ed25519');
+    const candidates = client ? ofKid(client.ed25519Keys) : [];
     key = findEd25519Key(
       signed,
       envelope.signature,
       candidates.length > 0 ? candidates : DECOY_ED25519,
     );
   } else {
-    const candidates = named.filter((k) => k.alg === 'hmac');
+    const candidates = client ? ofKid(client.hmacKeys) : [];
     key = findSigningKey(
       signed,
       envelope.signature,

@@ -39,6 +39,9 @@ export interface ServerKey {
 export interface KeyringClient {
   clientId: string;
   keys: readonly ClientKey[];
+  /** `keys` split by algorithm, once: a request's signature length picks one list. */
+  hmacKeys: readonly HmacClientKey[];
+  ed25519Keys: readonly Ed25519ClientKey[];
   /** `undefined` = every tool. */
   tools: ReadonlySet<string> | undefined;
 }
@@ -86,14 +89,17 @@ export class Keyring {
           );
         }
       }
+      const keys = client.keys.map(
+        (k): ClientKey =>
+          k.alg === 'ed25519'
+            ? { kid: k.kid, alg: 'ed25519', publicKey: ed25519PublicKey(k.public_key) }
+            : { kid: k.kid, alg: 'hmac', secret: Buffer.from(k.secret, 'utf8') },
+      );
       this.clients.set(client.client_id, {
         clientId: client.client_id,
-        keys: client.keys.map(
-          (k): ClientKey =>
-            k.alg === 'ed25519'
-              ? { kid: k.kid, alg: 'ed25519', publicKey: ed25519PublicKey(k.public_key) }
-              : { kid: k.kid, alg: 'hmac', secret: Buffer.from(k.secret, 'utf8') },
-        ),
+        keys,
+        hmacKeys: keys.filter((k): k is HmacClientKey => k.alg === 'hmac'),
+        ed25519Keys: keys.filter((k): k is Ed25519ClientKey => k.alg === 'ed25519'),
         tools: client.tools && !client.tools.includes('*') ? new Set(client.tools) : undefined,
       });
     }
