@@ -11,6 +11,7 @@ import type { Tools } from '@signet/server-app/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignetBridge, type SignetBridge, type SignetBridgeOptions } from './bridge.ts';
 import { META_JOB_ID, META_REASON } from './outcome.ts';
+import { jobStart } from './testing/job-progress.ts';
 import { startTestSignet, type TestSignet } from './testing/signet-app.ts';
 import { typedBridge } from './typed-calls.ts';
 
@@ -81,20 +82,14 @@ describe('the bridge in process', () => {
   it(
     'answers a job cancelled by someone else as a refusal (isError, CANCELLED)',
     async () => {
-      let started!: (jobId: string) => void;
-      const jobStarted = new Promise<string>((resolve) => {
-        started = resolve;
-      });
+      const started = jobStart();
       const call = client.callTool(
         { name: 'start_long_task', arguments: { seconds: 20, payload: {} } },
         {
-          onprogress: (update) => {
-            const id = (update as { _meta?: Record<string, unknown> })._meta?.[META_JOB_ID];
-            if (typeof id === 'string') started(id);
-          },
+          onprogress: started.onprogress,
         },
       );
-      const jobId = await jobStarted;
+      const jobId = await started.jobId;
       await signet.cancel(jobId);
       const result = await call;
       expect(result.isError).toBe(true);
@@ -107,22 +102,16 @@ describe('the bridge in process', () => {
   it(
     'refuses a call past the cap on calls in flight, and cancels the jobs of aborted calls',
     async () => {
-      let started!: (jobId: string) => void;
-      const jobStarted = new Promise<string>((resolve) => {
-        started = resolve;
-      });
+      const started = jobStart();
       const abort = new AbortController();
       const running = client.callTool(
         { name: 'start_long_task', arguments: { seconds: 20, payload: {} } },
         {
           signal: abort.signal,
-          onprogress: (update) => {
-            const id = (update as { _meta?: Record<string, unknown> })._meta?.[META_JOB_ID];
-            if (typeof id === 'string') started(id);
-          },
+          onprogress: started.onprogress,
         },
       );
-      const jobId = await jobStarted;
+      const jobId = await started.jobId;
       expect(bridge.callsInFlight).toBe(1);
       await expect(
         client.callTool({ name: 'batch_sum', arguments: { numbers: [1] } }),

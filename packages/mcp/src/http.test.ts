@@ -11,7 +11,12 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { JobFailedError } from '@signet/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { META_JOB_ID, META_REASON } from './outcome.ts';
-import { type HttpBridgeProcess, startHttpBridge } from './testing/bridge-process.ts';
+import {
+  type HttpBridgeProcess,
+  RAW_INITIALIZE,
+  startHttpBridge,
+} from './testing/bridge-process.ts';
+import { jobIdOf, jobStart } from './testing/job-progress.ts';
 import { startTestSignet, type TestSignet } from './testing/signet-app.ts';
 
 /** Bounds of the slow tests: a job of a few seconds; spawning `pnpm mcp` and talking to it. */
@@ -86,11 +91,6 @@ async function v2(url: string): Promise<McpCaller> {
   };
 }
 
-function jobIdOf(progress: object): string | undefined {
-  const id = (progress as { _meta?: Record<string, unknown> })._meta?.[META_JOB_ID];
-  return typeof id === 'string' ? id : undefined;
-}
-
 /** Waits until the job ends; it must end cancelled (seen by a Signet client of the same key). */
 async function expectCancelled(jobId: string) {
   const error = await signet.jobEnd(jobId);
@@ -159,22 +159,16 @@ describe('cancellation over stateless HTTP', () => {
       const client = await v2(bridge.url);
       try {
         const abort = new AbortController();
-        let started!: (jobId: string) => void;
-        const jobStarted = new Promise<string>((resolve) => {
-          started = resolve;
-        });
+        const started = jobStart();
         const call = client.callTool(
           'start_long_task',
           { seconds: 20, payload: {} },
           {
             signal: abort.signal,
-            onprogress: (update) => {
-              const id = jobIdOf(update);
-              if (id) started(id);
-            },
+            onprogress: started.onprogress,
           },
         );
-        const jobId = await jobStarted;
+        const jobId = await started.jobId;
         abort.abort('stop');
         await expect(call).rejects.toThrow();
         await expectCancelled(jobId);
@@ -261,16 +255,7 @@ function post(
 }
 
 describe('the HTTP endpoint', () => {
-  const initialize = JSON.stringify({
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'initialize',
-    params: {
-      protocolVersion: '2025-11-25',
-      capabilities: {},
-      clientInfo: { name: 'raw', version: '1' },
-    },
-  });
+  const initialize = JSON.stringify(RAW_INITIALIZE);
   const json = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',

@@ -6,7 +6,15 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { JobFailedError } from '@signet/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { META_JOB_ID, META_REASON } from './outcome.ts';
-import { bridgeEnv, CLI_ARGS, exitOf, REPO_ROOT, waitForLine } from './testing/bridge-process.ts';
+import {
+  bridgeEnv,
+  CLI_ARGS,
+  exitOf,
+  RAW_INITIALIZE,
+  REPO_ROOT,
+  waitForLine,
+} from './testing/bridge-process.ts';
+import { jobIdOf, jobStart } from './testing/job-progress.ts';
 import { startTestSignet, type TestSignet } from './testing/signet-app.ts';
 
 /** Bounds of the slow tests: a job of a few seconds; spawning `pnpm mcp` and talking to it. */
@@ -34,10 +42,22 @@ async function connect(credentialsPath: string) {
   return { client, transport };
 }
 
-/** The job id the bridge puts in every progress notification of a job. */
-function jobIdOf(progress: object): string | undefined {
-  const id = (progress as { _meta?: Record<string, unknown> })._meta?.[META_JOB_ID];
-  return typeof id === 'string' ? id : undefined;
+/**
+ * The bridge spawned as a host spawns it, spoken to in raw JSON-RPC lines: `send` writes one,
+ * and the initialize handshake is already sent.
+ */
+function rawSession(command: string, args: readonly string[]) {
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: bridgeEnv({ SIGNET_URL: signet.url, SIGNET_CREDENTIALS: signet.credentialsPath }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const exited = exitOf(child, 30_000);
+  child.stderr.resume();
+  const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
+  send(RAW_INITIALIZE);
+  send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  return { child, exited, send };
 }
 
 describe('pnpm mcp over stdio, with the v2 client', () => {
@@ -116,21 +136,15 @@ describe('pnpm mcp over stdio, with the v2 client', () => {
     'cancels the Signet job when the host cancels the call (notifications/cancelled)',
     async () => {
       const abort = new AbortController();
-      let started!: (jobId: string) => void;
-      const jobStarted = new Promise<string>((resolve) => {
-        started = resolve;
-      });
+      const started = jobStart();
       const call = client.callTool(
         { name: 'start_long_task', arguments: { seconds: 20, payload: {} } },
         {
           signal: abort.signal,
-          onprogress: (update) => {
-            const id = jobIdOf(update);
-            if (id) started(id);
-          },
+          onprogress: started.onprogress,
         },
       );
-      const jobId = await jobStarted;
+      const jobId = await started.jobId;
       abort.abort('the user pressed stop');
       await expect(call).rejects.toThrow(/the user pressed stop/);
 
@@ -208,29 +222,11 @@ describe('the pnpm mcp process', () => {
   it(
     'writes nothing but JSON-RPC on stdout behind `pnpm --silent`, and exits when stdin closes',
     async () => {
-      const child = spawn('pnpm', ['--silent', 'mcp'], {
-        cwd: REPO_ROOT,
-        env: bridgeEnv({ SIGNET_URL: signet.url, SIGNET_CREDENTIALS: signet.credentialsPath }),
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const exited = exitOf(child, 30_000);
+      const { child, exited, send } = rawSession('pnpm', ['--silent', 'mcp']);
       let stdout = '';
       child.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
       });
-      child.stderr.resume();
-      const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
-      send({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      });
-      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       send({
         jsonrpc: '2.0',
         id: 2,
@@ -255,25 +251,7 @@ describe('the pnpm mcp process', () => {
   it(
     'cancels the jobs still running when stdin closes, then exits',
     async () => {
-      const child = spawn(process.execPath, CLI_ARGS, {
-        cwd: REPO_ROOT,
-        env: bridgeEnv({ SIGNET_URL: signet.url, SIGNET_CREDENTIALS: signet.credentialsPath }),
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const exited = exitOf(child, 30_000);
-      child.stderr.resume();
-      const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
-      send({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      });
-      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      const { child, exited, send } = rawSession(process.execPath, CLI_ARGS);
       send({
         jsonrpc: '2.0',
         id: 2,

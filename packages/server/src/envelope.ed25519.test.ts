@@ -13,6 +13,7 @@ import { authenticate } from './envelope.ts';
 import { SignetError } from './errors.ts';
 import { generateSecret, Keyring } from './keyring.ts';
 import type { SignetServices } from './services.ts';
+import { decoyTimingRatio } from './testing/decoy-timing.ts';
 import { signedRequest } from './testing/envelopes.ts';
 
 const client = generateEd25519KeyPair();
@@ -53,11 +54,6 @@ function refusalOf(raw: unknown): SignetError {
   }
   throw new Error('expected a refusal');
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 describe('authenticate with an Ed25519 client key', () => {
   it('verifies with the named key, or with any of the client keys without kid', () => {
@@ -106,38 +102,15 @@ describe('authenticate with an Ed25519 client key', () => {
     const stranger = ed25519PrivateKey(generateEd25519KeyPair().privateKey);
     const unknownClient = request({ client_id: 'nobody' });
     const badSignature = request({}, stranger);
-    const time = (raw: unknown) => {
-      const start = process.hrtime.bigint();
-      try {
-        authenticate(raw, 'batch_sum', services);
-      } catch {}
-      return Number(process.hrtime.bigint() - start);
-    };
-    for (let i = 0; i < 300; i++) {
-      time(unknownClient);
-      time(badSignature);
-    }
-    const ratios: number[] = [];
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const unknown: number[] = [];
-      const known: number[] = [];
-      for (let i = 0; i < 600; i++) {
-        if (i % 2 === 0) {
-          unknown.push(time(unknownClient));
-          known.push(time(badSignature));
-        } else {
-          known.push(time(badSignature));
-          unknown.push(time(unknownClient));
-        }
-      }
-      const ratio = median(unknown) / median(known);
-      ratios.push(ratio);
-      console.info(
-        `authenticate (Ed25519): unknown client ${median(unknown)} ns, bad signature ${median(known)} ns, ratio ${ratio.toFixed(3)}`,
-      );
-      if (ratio > 0.7 && ratio < 1.4) break;
-    }
-    expect(ratios.at(-1)!).toBeGreaterThan(0.7);
-    expect(ratios.at(-1)!).toBeLessThan(1.4);
+    const ratio = decoyTimingRatio({
+      services,
+      unknownClient,
+      badSignature,
+      warmup: 300,
+      samples: 600,
+      label: 'authenticate (Ed25519)',
+    });
+    expect(ratio).toBeGreaterThan(0.7);
+    expect(ratio).toBeLessThan(1.4);
   });
 });

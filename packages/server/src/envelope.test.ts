@@ -11,6 +11,7 @@ import { authenticate, protoKeyPath } from './envelope.ts';
 import { SignetError } from './errors.ts';
 import { generateSecret, Keyring } from './keyring.ts';
 import type { SignetServices } from './services.ts';
+import { decoyTimingRatio } from './testing/decoy-timing.ts';
 import { signedRequest } from './testing/envelopes.ts';
 
 const secret = generateSecret();
@@ -38,11 +39,6 @@ function refusalOf(raw: unknown): SignetError {
   }
   throw new Error('expected a refusal');
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 describe('authenticate (DESIGN 1.4 checks 1-3)', () => {
   const args = { numbers: Array.from({ length: 50 }, (_, i) => i * 1.5) };
@@ -94,42 +90,16 @@ describe('authenticate (DESIGN 1.4 checks 1-3)', () => {
   });
 
   it('takes as long for an unknown client as for a bad signature (decoy key, no timing oracle)', () => {
-    const time = (raw: unknown) => {
-      const start = process.hrtime.bigint();
-      try {
-        authenticate(raw, 'batch_sum', services);
-      } catch {}
-      return Number(process.hrtime.bigint() - start);
-    };
-    for (let i = 0; i < 2_000; i++) {
-      time(unknownClient);
-      time(badSignature);
-    }
-    // Medians of interleaved runs; a noisy run on a busy machine is measured again.
-    const ratios: number[] = [];
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const unknown: number[] = [];
-      const known: number[] = [];
-      for (let i = 0; i < 2_000; i++) {
-        if (i % 2 === 0) {
-          unknown.push(time(unknownClient));
-          known.push(time(badSignature));
-        } else {
-          known.push(time(badSignature));
-          unknown.push(time(unknownClient));
-        }
-      }
-      const ratio = median(unknown) / median(known);
-      ratios.push(ratio);
-      console.info(
-        `authenticate: unknown client ${median(unknown)} ns, bad signature ${median(known)} ns ` +
-          `(median of 2000 each), ratio ${ratio.toFixed(3)}`,
-      );
-      if (ratio > 0.7 && ratio < 1.4) break;
-    }
-    const last = ratios.at(-1)!;
-    expect(last).toBeGreaterThan(0.7);
-    expect(last).toBeLessThan(1.4);
+    const ratio = decoyTimingRatio({
+      services,
+      unknownClient,
+      badSignature,
+      warmup: 2_000,
+      samples: 2_000,
+      label: 'authenticate',
+    });
+    expect(ratio).toBeGreaterThan(0.7);
+    expect(ratio).toBeLessThan(1.4);
   });
 
   it('verifies the value the body parsed to, own __proto__ keys included, and hands that on', () => {

@@ -12,6 +12,18 @@ export const CLI_ARGS = [
   'packages/mcp/src/cli.ts',
 ];
 
+/** The initialize request a raw JSON-RPC test sends first (id 1). */
+export const RAW_INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'raw', version: '1' },
+  },
+} as const;
+
 /** A small environment: the bridge's variables, and what node and pnpm need to start. */
 export function bridgeEnv(vars: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
