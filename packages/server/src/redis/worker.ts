@@ -45,6 +45,9 @@ export interface JobWorkerOptions {
  * notices dead workers; the worker decides itself what becomes of a job whose worker died when
  * BullMQ hands it out again, and hears of cancels on a pub/sub channel.
  */
+/** How long, past the grace period, a worker's orderly close may take. */
+const CLOSE_BOUND_MS = 5_000;
+
 export class JobWorker {
   private readonly records: RedisJobRecords;
   private readonly definitions: ReadonlyMap<string, JobDefinition>;
@@ -53,18 +56,21 @@ export class JobWorker {
   /** The subscription to the cancel channel. */
   private readonly cancels: Redis;
   private readonly running = new RunningHandlers();
+  /** BullMQ's connection (it makes a blocking one of its own from it). */
+  private readonly connection: Redis;
 
   constructor(opts: JobWorkerOptions) {
     this.records = opts.records;
     this.definitions = opts.definitions;
     this.logger = opts.logger;
     const lockMs = opts.lockMs ?? 10_000;
+    this.connection = blockingRedis(opts.url);
     const retentionS = Math.ceil(opts.retentionMs / 1000);
     this.bull = new bullmq.Worker(
       opts.queueName,
       (job, _token, signal) => this.track(job, signal),
       {
-        connection: blockingRedis(opts.url),
+        connection: this.connection,
         prefix: 'bull',
         concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
         lockDuration: lockMs,
@@ -100,17 +106,35 @@ export class JobWorker {
     this.running.abort(jobId, new Error('job cancelled'));
   }
 
-  /** Stops taking jobs, gives running ones the grace period, then interrupts the rest. */
+  /**
+   * Stops taking jobs, gives running ones the grace period, then interrupts the rest. With Redis
+   * gone, BullMQ's own close waits for it for ever: past the grace period and CLOSE_BOUND_MS the
+   * connections are dropped instead (a job left running is then handed to another worker, which
+   * finds it was running and interrupts it).
+   */
   async close(graceMs: number | undefined): Promise<void> {
-    await this.bull.pause(true);
-    await this.running.stop(
-      graceMs,
-      (jobId) =>
-        this.interrupt(jobId, 'the worker shut down while the job ran').catch(() => undefined),
-      'worker shutting down',
-    );
-    await this.bull.close(true);
-    await this.bull.disconnect();
+    const orderly = (async () => {
+      await this.bull.pause(true);
+      await this.running.stop(
+        graceMs,
+        (jobId) =>
+          this.interrupt(jobId, 'the worker shut down while the job ran').catch(() => undefined),
+        'worker shutting down',
+      );
+      await this.bull.close(true);
+      await this.bull.disconnect();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), (graceMs ?? 0) + CLOSE_BOUND_MS);
+    });
+    const ended = await Promise.race([orderly.then(() => 'closed' as const), bound]);
+    clearTimeout(timer);
+    if (ended === 'timeout') {
+      orderly.catch(() => {});
+      this.logger.warn('the worker could not close in time (is Redis down?): disconnecting');
+      this.connection.disconnect();
+    }
     this.cancels.disconnect();
   }
 
