@@ -11,7 +11,9 @@ import {
   signetReason,
 } from '@signet/client';
 import {
+  generateEd25519KeyPair,
   type JobState,
+  type KeyringFile,
   type ResponseEnvelope,
   signResponse,
   type UnsignedResponseEnvelope,
@@ -38,9 +40,21 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const SERVER_ID = 'seq-server';
-const keyringFile = generateKeyringFile({ serverId: SERVER_ID, clientIds: ['alice'] });
+const hmacFile = generateKeyringFile({ serverId: SERVER_ID, clientIds: ['alice'] });
+const aliceKey = hmacFile.clients[0]!.keys[0]! as { kid: string; secret: string };
+// And an Ed25519 client, answered with server key s1: the checks hold for either kind of key.
+const serverPair = generateEd25519KeyPair();
+const ednaPair = generateEd25519KeyPair();
+const keyringFile: KeyringFile = {
+  ...hmacFile,
+  clients: [
+    ...hmacFile.clients,
+    { client_id: 'edna', keys: [{ kid: 'e1', alg: 'ed25519', public_key: ednaPair.publicKey }] },
+  ],
+  server_keys: [{ kid: 's1', alg: 'ed25519', private_key: serverPair.privateKey }],
+};
 const keyring = new Keyring(keyringFile);
-const aliceKey = keyringFile.clients[0]!.keys[0]! as { kid: string; secret: string };
+type Who = 'alice' | 'edna';
 const alice = { serverId: SERVER_ID, clientId: 'alice', secret: aliceKey.secret };
 
 let server: RunningSignetServer<JobTestTools> | undefined;
@@ -64,13 +78,18 @@ async function start() {
   return server;
 }
 
-function clientFor(fetch?: typeof globalThis.fetch) {
+function clientFor(fetch?: typeof globalThis.fetch, who: Who = 'alice') {
   return createSignetClient<SignetRouter<JobTestTools>>({
     url: server!.url,
     serverId: SERVER_ID,
-    clientId: 'alice',
-    key: aliceKey,
     maxReconnects: 0,
+    ...(who === 'alice'
+      ? { clientId: 'alice', key: aliceKey }
+      : {
+          clientId: 'edna',
+          key: { kid: 'e1', alg: 'ed25519' as const, privateKey: ednaPair.privateKey },
+          serverKeys: [{ kid: 's1', publicKey: serverPair.publicKey }],
+        }),
     ...(fetch ? { fetch } : {}),
   });
 }
@@ -186,8 +205,8 @@ describe('the client checks job.id and job.seq', () => {
   });
 
   /** Watches `jobId` from cursor 0 through `fetch`; the seqs seen, and how the watch ended. */
-  function watchFrom0(fetch: typeof globalThis.fetch | undefined, jobId: string) {
-    const client = clientFor(fetch);
+  function watchFrom0(fetch: typeof globalThis.fetch | undefined, jobId: string, who: Who) {
+    const client = clientFor(fetch, who);
     const seqs: number[] = [];
     return new Promise<{ seqs: number[]; error?: unknown }>((resolve) => {
       client.watch_job.subscribe(
@@ -216,45 +235,52 @@ describe('the client checks job.id and job.seq', () => {
     };
   }
 
-  async function finishedJob() {
-    const client = clientFor();
+  async function finishedJob(who: Who) {
+    const client = clientFor(undefined, who);
     const ticket = await client.count_primes.mutate({ below: 10_000, steps: 5 });
     await jobHandle(client, ticket).result({ watch: false });
     return ticket.job_id;
   }
 
-  it('refuses a watch event replayed in its stream (validly signed: only seq tells)', async () => {
-    await start();
-    const jobId = await finishedJob();
-    expect(
-      await watchFrom0(
-        tamperedStream((e) => e),
+  it.each(['alice', 'edna'] as const)(
+    'refuses a watch event replayed in its stream (validly signed: only seq tells; %s)',
+    async (who) => {
+      await start();
+      const jobId = await finishedJob(who);
+      expect(
+        await watchFrom0(
+          tamperedStream((e) => e),
+          jobId,
+          who,
+        ),
+      ).toEqual({
+        seqs: [1, 2, 3, 4, 5, 6, 7],
+      });
+      const replayed = await watchFrom0(
+        tamperedStream((e) => [e[0]!, e[1]!, e[0]!, ...e.slice(2)]),
         jobId,
-      ),
-    ).toEqual({
-      seqs: [1, 2, 3, 4, 5, 6, 7],
-    });
-    const replayed = await watchFrom0(
-      tamperedStream((e) => [e[0]!, e[1]!, e[0]!, ...e.slice(2)]),
-      jobId,
-    );
-    expect(replayed.seqs).toEqual([1, 2]);
-    expect(signetReason(replayed.error)).toBe('BAD_JOB_SEQUENCE');
-    // The same event twice in a row is a replay too.
-    const doubled = await watchFrom0(
-      tamperedStream((e) => [e[0]!, e[0]!, ...e.slice(1)]),
-      jobId,
-    );
-    expect(doubled.seqs).toEqual([1]);
-    expect(signetReason(doubled.error)).toBe('BAD_JOB_SEQUENCE');
-  });
+        who,
+      );
+      expect(replayed.seqs).toEqual([1, 2]);
+      expect(signetReason(replayed.error)).toBe('BAD_JOB_SEQUENCE');
+      // The same event twice in a row is a replay too.
+      const doubled = await watchFrom0(
+        tamperedStream((e) => [e[0]!, e[0]!, ...e.slice(1)]),
+        jobId,
+        who,
+      );
+      expect(doubled.seqs).toEqual([1]);
+      expect(signetReason(doubled.error)).toBe('BAD_JOB_SEQUENCE');
+    },
+  );
 
-  it('refuses a watch event out of order', async () => {
+  it.each(['alice', 'edna'] as const)('refuses a watch event out of order (%s)', async (who) => {
     await start();
-    const jobId = await finishedJob();
+    const jobId = await finishedJob(who);
     const reordered = await watchFrom0(
       tamperedStream((e) => [e[0]!, e[2]!, e[1]!, ...e.slice(3)]),
       jobId,
+      who,
     );
     expect(reordered.seqs).toEqual([1, 3]);
     expect(signetReason(reordered.error)).toBe('BAD_JOB_SEQUENCE');
