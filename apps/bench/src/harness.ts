@@ -24,10 +24,15 @@ export const bench = (file: string) => join(repoRoot, 'apps/bench/src', file);
 
 /** Signet exactly as `pnpm serve` runs it (spawned as `node` itself, so its pid is the server's). */
 export const shippedServer = ['apps/server/src/cli.ts', 'serve'];
-export const shippedEnv = (keyringPath: string, store: string) => ({
+/**
+ * Its environment: the keyring, the store, and the audit log, on as by default (in `audit`, a
+ * folder of the bench's own), or `off`.
+ */
+export const shippedEnv = (keyringPath: string, store: string, audit: string) => ({
   SIGNET_PORT: '0',
   SIGNET_KEYRING: keyringPath,
   SIGNET_STORE: store,
+  SIGNET_AUDIT: audit,
   SIGNET_LOG_LEVEL: 'warn',
 });
 

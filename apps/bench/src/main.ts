@@ -76,7 +76,9 @@ const numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
 const { keyringPath, credentials, clients, ed25519Clients } = benchKeyring(dir);
-const shippedEnv = (store: string) => shippedEnvFor(keyringPath, store);
+/** The shipped server on `store`, its audit log on (the default) in a folder of its own, or off. */
+const shippedEnv = (store: string, audit: 'on' | 'off' = 'on') =>
+  shippedEnvFor(keyringPath, store, audit === 'off' ? 'off' : mkdtempSync(join(dir, 'audit-')));
 
 /** Redis's process id, if that process is on this machine (not in a container or elsewhere). */
 function redisProcess(): number | undefined {
@@ -278,6 +280,15 @@ await sideBySide([
     'sqlite (default)',
     shippedServer,
     shippedEnv(`sqlite:${join(dir, 'serve.db')}`),
+    '/trpc/batch_sum',
+    signedBatchSum,
+    signedSum,
+  ),
+  httpTarget(
+    'Signet, signed, audit log off',
+    'sqlite (default)',
+    shippedServer,
+    shippedEnv(`sqlite:${join(dir, 'serve-no-audit.db')}`, 'off'),
     '/trpc/batch_sum',
     signedBatchSum,
     signedSum,

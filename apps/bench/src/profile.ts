@@ -66,7 +66,7 @@ if (arg?.endsWith('.cpuprofile')) {
   const { keyringPath, clients } = benchKeyring(dir);
   const server = await spawnTarget(
     ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...shippedServer],
-    shippedEnv(keyringPath, `sqlite:${join(dir, 'signet.db')}`),
+    shippedEnv(keyringPath, `sqlite:${join(dir, 'signet.db')}`, join(dir, 'audit')),
   );
   try {
     await load({

@@ -89,15 +89,23 @@ export function render(results: Results): { table: string[]; summary: string[] }
     }),
   );
   const mcp = find((r) => r.target.startsWith('MCP'));
-  const signet = find(
+  // The headline row: the shipped server as configured by default (SQLite, the audit log on).
+  const auditOn = rows.find(
     (r) => r.target === 'Signet, signed (pnpm serve)' && r.store.startsWith('sqlite'),
   );
+  const signet = auditOn?.result.perSecond;
+  const auditOff = rows.find((r) => r.target === 'Signet, signed, audit log off');
   const memoryLine = (what: string, m: Memory, of: string) =>
     `Memory, ${what}: RSS ${fmt(m.before)} MB → ${fmt(m.after)} MB after ${fmt(m.count)} ${of} (+${fmt(m.after - m.before)} MB${m.errors ? `; ${fmt(m.errors)} errors` : ''}).`;
   const summary = [
     ...(signet && raw && mcp
       ? [
           `Signet signed calls: ${fmt((signet / raw) * 100)}% of raw node:http, ${fmt(signet / mcp, 1)}× the MCP SDK.`,
+        ]
+      : []),
+    ...(auditOn && auditOff
+      ? [
+          `Audit log: with it on (the default), signed calls ran at ${fmt((auditOn.result.perSecond / auditOff.result.perSecond) * 100)}% of the throughput with it off, at ${fmt(auditOn.cpuPerOp)} vs ${fmt(auditOff.cpuPerOp)} CPU µs/op.`,
         ]
       : []),
     memoryLine('shipped server (sqlite)', results.memory.server, 'signed requests'),
