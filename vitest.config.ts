@@ -37,7 +37,8 @@ export default defineConfig({
           // Everything, on Signet's own (default) front.
           name: 'front:signet',
           include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
-          env: { SIGNET_HTTP: 'signet' },
+          // Servers a test starts keep no audit log unless the test gives them a folder.
+          env: { SIGNET_HTTP: 'signet', SIGNET_AUDIT: 'off' },
           // Type-level tests (*.test-d.ts) prove the inferred client types (once).
           typecheck: {
             enabled: true,
@@ -52,7 +53,7 @@ export default defineConfig({
           // Those suites again, on the same router served by tRPC's standalone adapter.
           name: 'front:trpc',
           include: BOTH_FRONTS,
-          env: { SIGNET_HTTP: 'trpc' },
+          env: { SIGNET_HTTP: 'trpc', SIGNET_AUDIT: 'off' },
         },
       },
     ],

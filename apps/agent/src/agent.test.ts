@@ -20,6 +20,7 @@ describe('the example agent', () => {
         SIGNET_PORT: '0',
         SIGNET_STORE: `sqlite:${join(dir, 'signet.db')}`,
         SIGNET_KEYRING: join(dir, 'keyring.json'),
+        SIGNET_AUDIT: join(dir, 'audit'),
       }),
       pino({ level: 'silent' }),
     );

@@ -86,6 +86,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
       clientLimits: config.clientLimits,
       ...metricsOption(config.metrics),
+      ...(config.audit === 'off' ? {} : { audit: config.audit }),
     });
     return {
       ...server,

@@ -1,8 +1,4 @@
-import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { ed25519PublicKey, ed25519PublicKeyOf } from '@signet/protocol';
-// The audit module is internal to @signet/server until it is wired into the request path, so
-// this tool reaches it by path rather than through a published subpath.
+import { existsSync } from 'node:fs';
 import {
   type AuditEntry,
   type AuditKeys,
@@ -10,6 +6,7 @@ import {
   readLines,
   verifyAuditFolder,
 } from '@signet/server/audit';
+import { auditSummary, loadAuditKeys } from './audit-report.ts';
 
 // `pnpm audit-log verify|show` (DESIGN 1.8): checks or reads an audit folder. Exit 0 when the
 // log verifies; 1 naming the first bad line; 2 for bad usage or an unreadable key file.
@@ -44,33 +41,6 @@ function parseArgs(args: string[], names: readonly string[]) {
   return { folder: folder ?? (env && env !== 'off' ? env : '.signet/audit/'), options };
 }
 
-interface KeyFile {
-  server_keys?: { kid: string; private_key?: string; public_key?: string }[];
-  clients?: { client_id: string; keys: { kid: string; alg?: string; public_key?: string }[] }[];
-}
-
-/**
- * Public keys from a keyring (server private keys give their public halves) or from a file of
- * public keys only, `{server_keys: [{kid, public_key}], clients: [{client_id, keys}]}`.
- */
-function loadAuditKeys(path: string): AuditKeys {
-  const file = JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
-  const serverKeys = (file.server_keys ?? []).map((k) => ({
-    kid: k.kid,
-    publicKey: ed25519PublicKey(
-      k.private_key ? ed25519PublicKeyOf(k.private_key) : (k.public_key ?? ''),
-    ),
-  }));
-  const clients = new Map<string, KeyObject>();
-  for (const client of file.clients ?? []) {
-    for (const key of client.keys) {
-      if (key.alg !== 'ed25519' || !key.public_key) continue;
-      clients.set(`${client.client_id}\n${key.kid}`, ed25519PublicKey(key.public_key));
-    }
-  }
-  return { serverKeys, clientKeys: (clientId, kid) => clients.get(`${clientId}\n${kid}`) };
-}
-
 function verifyCommand(args: string[]): void {
   const { folder, options } = parseArgs(args, ['keys']);
   if (!existsSync(folder)) usage(`no audit folder ${folder}`);
@@ -89,23 +59,7 @@ function verifyCommand(args: string[]): void {
     console.error(`audit-log: FAILED ${f.file}:${f.line}: ${f.reason}`);
     process.exit(1);
   }
-  const clients = new Set(report.chains.flatMap((c) => c.clients));
-  const entries = report.chains.reduce((n, c) => n + c.entries, 0);
-  const unanchored = report.chains.reduce((n, c) => n + c.unanchored, 0);
-  const unsigned = report.chains.reduce((n, c) => n + c.unsignedCheckpoints, 0);
-  const times = report.chains.flatMap((c) =>
-    c.firstAt === undefined ? [] : [c.firstAt, c.lastAt!],
-  );
-  const span = times.length
-    ? `${new Date(Math.min(...times)).toISOString()} .. ${new Date(Math.max(...times)).toISOString()}`
-    : 'empty';
-  const notes = [
-    unsigned > 0 ? `checkpoints unsigned: ${unsigned}` : '',
-    ...report.chains.flatMap((c) => (c.torn ? [`torn last line ignored: ${c.torn}`] : [])),
-  ].filter(Boolean);
-  console.log(
-    `audit-log: OK ${report.chains.length} chains, ${entries} entries, ${clients.size} clients, ${span}, ${unanchored} unanchored${notes.length ? `; ${notes.join('; ')}` : ''}`,
-  );
+  console.log(`audit-log: OK ${auditSummary(report)}`);
 }
 
 function showCommand(args: string[]): void {

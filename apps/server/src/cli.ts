@@ -12,7 +12,7 @@ import { generateKeyringFile, Keyring, KeyringError } from '@signet/server';
 import { redactUrl, startSignetWorker } from '@signet/server/redis';
 import pino from 'pino';
 import { startApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { tools } from './tools/contracts.ts';
 import { createHandlers } from './tools/handlers.ts';
 
@@ -179,11 +179,28 @@ async function worker(): Promise<void> {
     retentionMs: config.retentionMs,
     lockMs: config.lockMs,
     namespace: config.namespace,
+    ...workerAudit(config, logger),
   });
   console.log(
     `signet: worker ready (queue ${config.namespace}-jobs on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
   );
   onShutdown(config.graceMs, logger, (graceMs) => running.close({ graceMs }));
+}
+
+/**
+ * A worker records the job changes it makes in an audit log of its own, its checkpoints signed
+ * with the server key of SIGNET_KEYRING; without that file they are unsigned (and it says so).
+ */
+function workerAudit(config: Config, logger: pino.Logger) {
+  if (config.audit === 'off') return {};
+  if (!existsSync(config.keyringPath)) {
+    logger.warn(
+      `no keyring at ${config.keyringPath}: the worker's audit checkpoints will be unsigned`,
+    );
+    return { audit: config.audit };
+  }
+  const serverKey = Keyring.load(config.keyringPath).signingKey;
+  return { audit: { ...config.audit, ...(serverKey ? { serverKey } : {}) } };
 }
 
 /** SIGINT / SIGTERM: stop taking work, let running jobs finish within the grace period, exit. */
@@ -225,7 +242,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof KeyringError) fail(error.message);
-  if (error instanceof Error && /Redis|database/.test(error.message)) fail(error.message);
+  if (error instanceof Error && /Redis|database|audit log/.test(error.message)) fail(error.message);
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     fail(`cannot listen: ${code} (${(error as Error).message})`);

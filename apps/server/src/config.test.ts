@@ -1,6 +1,10 @@
 // Configuration from the environment (DESIGN 1.8): the defaults, and a one-line reason for every
 // bad value, from loadConfig and from the processes that read it.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyringFile } from '@signet/server';
 import { repoRoot } from '@signet/server/testing';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
@@ -24,7 +28,23 @@ describe('loadConfig', () => {
       },
       clientLimits: { watchStreams: 100, unfinishedJobs: 1_000 },
       metrics: 'off',
+      audit: {
+        folder: '.signet/audit/',
+        maxBytes: 64 * 1024 * 1024,
+        checkpointEveryMs: 10_000,
+      },
     });
+  });
+
+  it('reads SIGNET_AUDIT and its companions', () => {
+    expect(loadConfig({ SIGNET_AUDIT: 'off' }).audit).toBe('off');
+    expect(
+      loadConfig({
+        SIGNET_AUDIT: '/var/log/signet',
+        SIGNET_AUDIT_MAX_BYTES: '1048576',
+        SIGNET_AUDIT_CHECKPOINT_MS: '500',
+      }).audit,
+    ).toEqual({ folder: '/var/log/signet', maxBytes: 1_048_576, checkpointEveryMs: 500 });
   });
 
   it('reads SIGNET_METRICS', () => {
@@ -110,11 +130,20 @@ describe('loadConfig', () => {
     [{ SIGNET_METRICS: '-1' }, 'SIGNET_METRICS'],
     [{ SIGNET_METRICS: '9464.5' }, 'SIGNET_METRICS'],
     [{ SIGNET_METRICS: '8787' }, 'SIGNET_METRICS=8787 is SIGNET_PORT'],
+    [{ SIGNET_AUDIT_MAX_BYTES: '1000' }, 'SIGNET_AUDIT_MAX_BYTES'],
+    [{ SIGNET_AUDIT_CHECKPOINT_MS: 'often' }, 'SIGNET_AUDIT_CHECKPOINT_MS'],
   ])('refuses %o, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
   });
 });
+
+/** A keyring file the server accepts, so that what is checked after it is reached. */
+function validKeyring(): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'signet-config-')), 'keyring.json');
+  writeFileSync(path, JSON.stringify(generateKeyringFile({ serverId: 's', clientIds: ['c'] })));
+  return path;
+}
 
 /** Runs `pnpm serve`'s or `pnpm worker`'s entry point with `env`; resolves to how it ended. */
 function run(command: 'serve' | 'worker', env: Record<string, string>) {
@@ -135,6 +164,12 @@ describe('bad configuration stops the process with a one-line reason', () => {
     ['serve', { SIGNET_HTTP: 'bogus' }, 'SIGNET_HTTP'],
     ['serve', { SIGNET_MAX_JOBS_PER_CLIENT: '0' }, 'SIGNET_MAX_JOBS_PER_CLIENT'],
     ['serve', { SIGNET_METRICS: 'maybe' }, 'SIGNET_METRICS'],
+    // (A file where the folder should be: it cannot be created.)
+    [
+      'serve',
+      { SIGNET_AUDIT: 'package.json/audit', SIGNET_KEYRING: validKeyring() },
+      'the audit log cannot be written in',
+    ],
     ['worker', { SIGNET_STORE: 'memory:' }, 'SIGNET_STORE=redis://'],
   ] as const)('%s with %o', async (command, env, name) => {
     const { code, stderr } = await run(command, env);

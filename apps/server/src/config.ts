@@ -1,5 +1,7 @@
 import {
   type ClientLimits,
+  DEFAULT_AUDIT_MAX_BYTES,
+  DEFAULT_CHECKPOINT_MS,
   DEFAULT_CLIENT_LIMITS,
   DEFAULT_HTTP_LIMITS,
   DEFAULT_MAX_BODY_BYTES,
@@ -19,6 +21,9 @@ export type StoreConfig =
   | { kind: 'memory' }
   | { kind: 'sqlite'; path: string }
   | { kind: 'redis'; url: string };
+
+/** `SIGNET_AUDIT` and its companions: where the audit log goes, or `off`. */
+export type AuditConfig = 'off' | { folder: string; maxBytes: number; checkpointEveryMs: number };
 
 /**
  * `SIGNET_METRICS`: `off`; `on` = `GET /metrics` on the API's port; `{ port }` = on a listener of
@@ -51,6 +56,8 @@ export interface Config {
   clientLimits: ClientLimits;
   /** Prometheus metrics (`SIGNET_METRICS`). */
   metrics: MetricsConfig;
+  /** The audit log (`SIGNET_AUDIT`, `SIGNET_AUDIT_MAX_BYTES`, `SIGNET_AUDIT_CHECKPOINT_MS`). */
+  audit: AuditConfig;
   logLevel: string;
 }
 
@@ -145,6 +152,30 @@ function metrics(env: NodeJS.ProcessEnv, apiPort: number): MetricsConfig {
   return { port };
 }
 
+export const DEFAULT_AUDIT = '.signet/audit/';
+
+function audit(env: NodeJS.ProcessEnv): AuditConfig {
+  const folder = env.SIGNET_AUDIT || DEFAULT_AUDIT;
+  if (folder === 'off') return 'off';
+  return {
+    folder,
+    maxBytes: integer(
+      env,
+      'SIGNET_AUDIT_MAX_BYTES',
+      DEFAULT_AUDIT_MAX_BYTES,
+      64 * 1024,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    checkpointEveryMs: integer(
+      env,
+      'SIGNET_AUDIT_CHECKPOINT_MS',
+      DEFAULT_CHECKPOINT_MS,
+      100,
+      86_400_000,
+    ),
+  };
+}
+
 export const DEFAULT_STORE = 'sqlite:.signet/signet.db';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -198,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
     },
     metrics: metrics(env, port),
+    audit: audit(env),
     logLevel: env.SIGNET_LOG_LEVEL || 'info',
   };
 }

@@ -277,6 +277,7 @@ describe('jobs of the shipped tools', () => {
         SIGNET_PORT: '0',
         SIGNET_KEYRING: join(dir, 'keyring.json'),
         SIGNET_STORE: `sqlite:${join(dir, 'signet.db')}`,
+        SIGNET_AUDIT: 'off',
         ...env,
       }),
       pino({ level: 'silent' }),

@@ -45,6 +45,7 @@ async function start(env: Record<string, string>): Promise<AppServer> {
     loadConfig({
       SIGNET_STORE: 'memory:',
       SIGNET_PORT: '0',
+      SIGNET_AUDIT: 'off',
       SIGNET_KEYRING: keyringPath,
       SIGNET_MAX_BODY_BYTES: '1024',
       ...env,

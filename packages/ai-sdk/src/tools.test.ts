@@ -84,6 +84,7 @@ beforeAll(async () => {
     loadConfig({
       SIGNET_PORT: '0',
       SIGNET_STORE: 'memory:',
+      SIGNET_AUDIT: 'off',
       SIGNET_KEYRING: join(dir, 'keyring.json'),
     }),
     pino({ level: 'silent' }),

@@ -19,4 +19,9 @@ export {
   type ChainReport,
   verifyAuditFolder,
 } from './audit/verify.ts';
-export { AuditLog, type AuditLogOptions, DEFAULT_MAX_BYTES } from './audit/writer.ts';
+export {
+  AuditLog,
+  type AuditLogOptions,
+  type AuditSigningKey,
+  DEFAULT_MAX_BYTES,
+} from './audit/writer.ts';

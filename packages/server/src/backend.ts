@@ -1,7 +1,9 @@
-import type { JobStatus } from '@signet/protocol';
 import type { Logger } from 'pino';
 import type { JobDefinition, JobEngine } from './jobs/types.ts';
-import type { NonceStore } from './stores/types.ts';
+import type { JobRecord, NonceStore } from './stores/types.ts';
+
+/** Told each time a job enters a status (created: queued), with the job as it then is. */
+export type JobChangeListener = (record: JobRecord) => void;
 
 export interface BackendContext {
   definitions: ReadonlyMap<string, JobDefinition>;
@@ -10,10 +12,10 @@ export interface BackendContext {
   retentionMs: number | undefined;
   now: () => number;
   /**
-   * Told each time a job of this process enters a status (the metrics' job transitions), where
-   * the backend supports it: the embedded stores do; Redis does not yet.
+   * Told each time this process moves a job into a status (the metrics' job transitions, the
+   * audit log's job entries). With Redis, each process tells of the changes it wrote.
    */
-  onJobChange?: (tool: string, status: JobStatus) => void;
+  onJobChange?: JobChangeListener;
 }
 
 export interface RunningBackend {

@@ -106,11 +106,16 @@ export const envelopeSignature: TRPCMiddlewareFunction<
     };
     const result = await next(rest);
     if (!result.ok) throw result.error;
-    return { ...result, data: signReply(procedure.kind, call, result.data, stream) };
+    const reply = signReply(procedure.kind, call, result.data, stream);
+    services.audit?.call(call, {
+      status: procedure.kind === 'watch' ? 'stream' : (reply as SignedEnvelope).status,
+    });
+    return { ...result, data: reply };
   } catch (error) {
     stream?.();
     const refusal = refusalOf(error, services, path);
     refusal.envelope = call.respond(errorReply(refusal)).envelope;
+    services.audit?.call(call, { status: 'error', reason: refusal.reason });
     throw refusal;
   } finally {
     admission?.release();

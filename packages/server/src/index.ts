@@ -1,7 +1,12 @@
 // `@signet/server`: what an app needs to serve its tools. By name, so that nothing internal
 // leaks, and nothing here reaches the optional peers (better-sqlite3, bullmq, ioredis): those
 // are behind `@signet/server/sqlite` and `/redis` (exports.test.ts checks the import graph).
-export type { Backend, BackendContext, RunningBackend } from './backend.ts';
+export { DEFAULT_CHECKPOINT_MS, type SignetAuditOptions } from './audit/recorder.ts';
+export {
+  type AuditSigningKey,
+  DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES,
+} from './audit/writer.ts';
+export type { Backend, BackendContext, JobChangeListener, RunningBackend } from './backend.ts';
 export { type EnvelopeContext, SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
 export { SignetError, StoreUnavailableError } from './errors.ts';
 export type { Handlers, ToolCallContext, ToolHandler } from './handlers.ts';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditRecorder } from './audit/recorder.ts';
 import type { JobEngine } from './jobs/types.ts';
 import type { Keyring } from './keyring.ts';
 import type { ClientLimits, WatchSlots } from './limits.ts';
@@ -25,6 +26,8 @@ export interface SignetServices {
   limits: ClientLimits;
   /** The watch streams each client has open in this process, under `limits.watchStreams`. */
   watchSlots: WatchSlots;
+  /** Records every authenticated call and job change, when the audit log is on. */
+  audit?: AuditRecorder;
   /** Counts calls and refusals, when the server's metrics are on. */
   metrics?: SignetMetrics;
   now(): number;

@@ -1,6 +1,7 @@
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
-import type { Backend } from './backend.ts';
+import { AuditRecorder, type SignetAuditOptions } from './audit/recorder.ts';
+import type { Backend, JobChangeListener, RunningBackend } from './backend.ts';
 import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
 import { type ClientLimits, clientLimits, WatchSlots } from './limits.ts';
@@ -44,6 +45,12 @@ export interface SignetOptions<C extends ContractSet> {
    * `{ registry }` to add them to yours. Off by default. See `Signet.metrics`.
    */
   metrics?: SignetMetricsOption;
+  /**
+   * The audit log (see README): every authenticated call and every job change, hash-chained in
+   * JSONL files in `audit.folder`, with checkpoints signed by the keyring's server key. Off when
+   * absent.
+   */
+  audit?: SignetAuditOptions;
   now?: () => number;
 }
 
@@ -83,6 +90,7 @@ export async function openSignet<C extends ContractSet>(
   const now = opts.now ?? Date.now;
   const logger = opts.logger ?? defaultLogger();
   const keyring = opts.keyring;
+  const currentKeyring = typeof keyring === 'function' ? keyring : () => keyring;
   const limits = clientLimits(opts.clientLimits);
   const metrics = signetMetrics(
     opts.metrics,
@@ -94,17 +102,28 @@ export async function openSignet<C extends ContractSet>(
     { ...(opts.middleware ? { middleware: opts.middleware } : {}) },
     { measured: metrics !== undefined && internal.measureInRouter },
   );
-  const backend = await opts.store.open({
-    definitions: jobDefinitions(opts.contracts, opts.handlers),
-    logger,
-    concurrency: opts.concurrency,
-    retentionMs: opts.retentionMs,
-    now,
-    ...(metrics ? { onJobChange: (tool, status) => metrics.jobChanged(tool, status) } : {}),
-  });
+  // (Opened before the store: a store's recovery at open, e.g. of a crashed run's jobs, is
+  // recorded too.)
+  const audit =
+    opts.audit && AuditRecorder.open(opts.audit, () => currentKeyring().signingKey, logger);
+  const onJobChange = jobChangeListener(metrics, audit);
+  let backend: RunningBackend;
+  try {
+    backend = await opts.store.open({
+      definitions: jobDefinitions(opts.contracts, opts.handlers),
+      logger,
+      concurrency: opts.concurrency,
+      retentionMs: opts.retentionMs,
+      now,
+      ...(onJobChange ? { onJobChange } : {}),
+    });
+  } catch (error) {
+    audit?.close();
+    throw error;
+  }
   metrics?.watchNonces(backend.nonces);
   const services: SignetServices = {
-    keyring: typeof keyring === 'function' ? keyring : () => keyring,
+    keyring: currentKeyring,
     nonces: backend.nonces,
     jobs: backend.jobs,
     logger,
@@ -116,6 +135,7 @@ export async function openSignet<C extends ContractSet>(
     limits,
     watchSlots: new WatchSlots(limits.watchStreams),
     ...(metrics ? { metrics } : {}),
+    ...(audit ? { audit } : {}),
     now,
   };
   const context: SignetContext = { services };
@@ -132,8 +152,22 @@ export async function openSignet<C extends ContractSet>(
     createContext: () => context,
     stopJobs,
     close: (closeOpts) => {
-      closing ??= stopJobs(closeOpts).then(() => backend.close());
+      closing ??= stopJobs(closeOpts)
+        .then(() => backend.close())
+        .finally(() => audit?.close());
       return closing;
     },
+  };
+}
+
+/** What hears of job changes: the metrics and the audit log, whichever are on. */
+export function jobChangeListener(
+  metrics: SignetMetrics | undefined,
+  audit: AuditRecorder | undefined,
+): JobChangeListener | undefined {
+  if (!metrics && !audit) return undefined;
+  return (record) => {
+    metrics?.jobChanged(record.tool, record.status);
+    audit?.job(record);
   };
 }

@@ -7,9 +7,9 @@ import { type Config, loadConfig } from '../config.ts';
 /** The front under test: this test process's SIGNET_HTTP, or the default. */
 export const FRONT = (process.env.SIGNET_HTTP || 'signet') as HttpFront;
 
-/** `env` for a server (in this process, or spawned) on the front under test. */
+/** `env` for a server (in this process, or spawned) on the front under test; no audit log. */
 export function onFront<E extends NodeJS.ProcessEnv>(env: E): E & { SIGNET_HTTP: string } {
-  return { SIGNET_HTTP: FRONT, ...env };
+  return { SIGNET_HTTP: FRONT, SIGNET_AUDIT: 'off', ...env };
 }
 
 /** `loadConfig(env)`, as `pnpm serve` reads it, on the front under test. */

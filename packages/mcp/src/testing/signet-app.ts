@@ -43,7 +43,12 @@ export async function startTestSignet(): Promise<TestSignet> {
   let server: AppServer;
   try {
     server = await startApp(
-      loadConfig({ SIGNET_STORE: 'memory:', SIGNET_PORT: '0', SIGNET_KEYRING: keyringPath }),
+      loadConfig({
+        SIGNET_STORE: 'memory:',
+        SIGNET_PORT: '0',
+        SIGNET_KEYRING: keyringPath,
+        SIGNET_AUDIT: 'off',
+      }),
       pino({ level: 'silent' }),
     );
   } catch (error) {

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { hash } from 'node:crypto';
-import { canonicalize, ed25519Hex, ed25519Verifies } from '@signet/protocol';
+import { canonicalize, canonicalJson, ed25519Hex, ed25519Verifies } from '@signet/protocol';
 
 // The audit log's entries (issue 20): one JCS line each, chained by the SHA-256 of the previous
 // line's exact bytes, so that any change, removal, insertion or reordering breaks a link. A
@@ -80,12 +80,27 @@ export function genesisOf(chainId: string): string {
 
 /** An entry's line, without its newline: its JCS text, so a verifier can tell it was not re-written. */
 export function lineOf(entry: AuditEntry): string {
-  return canonicalize(entry);
+  // (Members in JCS order take canonicalJson's fast path: the engine's own JSON.stringify.)
+  return canonicalJson(inKeyOrder(entry));
+}
+
+/** `value` with its own members, and those of its object members, in JCS (UTF-16) key order. */
+function inKeyOrder(value: object): object {
+  const keys = Object.keys(value).sort();
+  const ordered: Record<string, unknown> = {};
+  for (const key of keys) {
+    const member = (value as Record<string, unknown>)[key];
+    ordered[key] =
+      typeof member === 'object' && member !== null && !Array.isArray(member)
+        ? inKeyOrder(member)
+        : member;
+  }
+  return ordered;
 }
 
 /** The SHA-256 hex of a call's args, as `args_sha256` holds it. */
 export function argsDigest(args: unknown): string {
-  return sha256Hex(canonicalize(args));
+  return sha256Hex(canonicalJson(args));
 }
 
 /** The bytes a checkpoint's signature covers. */

@@ -18,10 +18,19 @@ import { auditFileName } from './files.ts';
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
+/** The server key a checkpoint is signed with. */
+export interface AuditSigningKey {
+  kid: string;
+  privateKey: KeyObject;
+}
+
 export interface AuditLogOptions {
   folder: string;
-  /** Signs checkpoints; without it checkpoints are unsigned (the verifier says so). */
-  serverKey?: { kid: string; privateKey: KeyObject };
+  /**
+   * Signs checkpoints: a key, or a function asked at each checkpoint (a keyring may be reloaded).
+   * Without one, checkpoints are unsigned (the verifier says so).
+   */
+  serverKey?: AuditSigningKey | (() => AuditSigningKey | undefined);
   /** A file is rotated before a line would take it past this size (a file holds ≥ 1 line). */
   maxBytes?: number;
   /** A checkpoint this often, if anything was appended since the last one; none if unset. */
@@ -36,7 +45,8 @@ export class AuditLog {
   private readonly maxBytes: number;
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout | undefined;
-  private fd: number;
+  /** The open file; none until the first line (a server that is never called writes no file). */
+  private fd: number | undefined;
   private fileNumber = 1;
   private fileBytes = 0;
   private seq = 0;
@@ -50,7 +60,6 @@ export class AuditLog {
     this.now = options.now ?? Date.now;
     this.prev = genesisOf(this.chainId);
     mkdirSync(options.folder, { recursive: true, mode: 0o700 });
-    this.fd = this.openFile();
     if (options.checkpointEveryMs !== undefined) {
       this.timer = setInterval(() => this.checkpoint(), options.checkpointEveryMs);
       this.timer.unref();
@@ -76,9 +85,9 @@ export class AuditLog {
     if (this.closed || this.lastCheckpoint === this.seq - 1) return;
     if (this.seq === 0) return;
     this.lastCheckpoint = this.seq;
-    this.write(
-      makeCheckpoint({ seq: this.seq, at: this.now(), prev: this.prev }, this.options.serverKey),
-    );
+    const { serverKey } = this.options;
+    const key = typeof serverKey === 'function' ? serverKey() : serverKey;
+    this.write(makeCheckpoint({ seq: this.seq, at: this.now(), prev: this.prev }, key));
   }
 
   /** A last checkpoint, then the file is closed; appends after this throw. */
@@ -87,14 +96,16 @@ export class AuditLog {
     this.checkpoint();
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
   }
 
   private write(entry: AuditEntry): AuditEntry {
     if (this.closed) throw new Error('the audit log is closed');
     const line = `${lineOf(entry)}\n`;
     const bytes = Buffer.from(line, 'utf8');
-    if (this.fileBytes > 0 && this.fileBytes + bytes.length > this.maxBytes) {
+    if (this.fd === undefined) {
+      this.fd = this.openFile();
+    } else if (this.fileBytes > 0 && this.fileBytes + bytes.length > this.maxBytes) {
       closeSync(this.fd);
       this.fileNumber++;
       this.fd = this.openFile();

@@ -1,5 +1,7 @@
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
+import { AuditRecorder, type SignetAuditOptions } from '../audit/recorder.ts';
+import type { AuditSigningKey } from '../audit/writer.ts';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
 import { type Handlers, jobDefinitions } from '../handlers.ts';
 import type { JobDefinition } from '../jobs/types.ts';
@@ -57,6 +59,7 @@ async function open(
     now: ctx.now,
     prefix: keys.prefix,
     queueName: keys.queue,
+    ...(ctx.onJobChange ? { onJobChange: ctx.onJobChange } : {}),
   });
   await jobs.ready();
   return {
@@ -86,21 +89,39 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
   lockMs?: number;
   /** As the API servers' `namespace` (see RedisBackendOptions). */
   namespace?: string;
+  /**
+   * The worker's own audit log of the job changes it makes (a chain of its own, beside the API
+   * servers' in a shared folder or not), its checkpoints signed by `serverKey` if given.
+   */
+  audit?: SignetAuditOptions & { serverKey?: AuditSigningKey };
 }): Promise<{ close(opts?: { graceMs?: number }): Promise<void> }> {
-  const backend = await open(
-    { url: opts.url, runHandlers: true, lockMs: opts.lockMs, namespace: opts.namespace },
-    jobDefinitions(opts.contracts, opts.handlers),
-    {
-      logger: opts.logger ?? defaultLogger(),
-      concurrency: opts.concurrency,
-      retentionMs: opts.retentionMs,
-      now: Date.now,
-    },
-  );
+  const logger = opts.logger ?? defaultLogger();
+  const audit = opts.audit && AuditRecorder.open(opts.audit, () => opts.audit?.serverKey, logger);
+  let backend: RunningBackend;
+  try {
+    backend = await open(
+      { url: opts.url, runHandlers: true, lockMs: opts.lockMs, namespace: opts.namespace },
+      jobDefinitions(opts.contracts, opts.handlers),
+      {
+        logger,
+        concurrency: opts.concurrency,
+        retentionMs: opts.retentionMs,
+        now: Date.now,
+        ...(audit ? { onJobChange: (record) => audit.job(record) } : {}),
+      },
+    );
+  } catch (error) {
+    audit?.close();
+    throw error;
+  }
   return {
     close: async (closeOpts) => {
-      await backend.jobs.close(closeOpts);
-      await backend.close();
+      try {
+        await backend.jobs.close(closeOpts);
+        await backend.close();
+      } finally {
+        audit?.close();
+      }
     },
   };
 }

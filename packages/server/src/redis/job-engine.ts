@@ -4,6 +4,7 @@ import type * as BullMQ from 'bullmq';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { JobChangeListener } from '../backend.ts';
 import { SignetError, StoreUnavailableError } from '../errors.ts';
 import {
   assertJobTool,
@@ -46,6 +47,8 @@ export interface BullJobEngineOptions {
   queueName?: string;
   prefix?: string;
   now?: () => number;
+  /** Told of every status this process writes (metrics, the audit log). */
+  onJobChange?: JobChangeListener;
 }
 
 /** Records up to this size ride along in the BullMQ job, so the worker need not read them. */
@@ -100,6 +103,7 @@ export class BullJobEngine implements JobEngine {
       now: this.now,
       written: (record) => this.feed.announce(record),
       cancelling: (jobId) => this.worker?.abort(jobId),
+      ...(opts.onJobChange ? { changed: opts.onJobChange } : {}),
     });
     this.feed = new ChangeFeed(opts.redis, opts.url, this.records.changeStream, opts.logger);
     this.queue = new bullmq.Queue(name, { connection: opts.redis, prefix: 'bull' });

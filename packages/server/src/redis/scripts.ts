@@ -1,5 +1,6 @@
 import { isTerminal } from '@signet/protocol';
 import type { Redis } from 'ioredis';
+import type { JobChangeListener } from '../backend.ts';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
 import { CHANGE_STREAM_LENGTH } from './change-feed.ts';
 
@@ -131,6 +132,8 @@ export interface RedisJobRecordsOptions {
   written(record: JobRecord): void;
   /** Told of a job whose cancel refused a write: its handler, if it runs here, must stop. */
   cancelling(jobId: string): void;
+  /** Told of every status this process wrote (a new job's `queued` included). */
+  changed?: JobChangeListener;
 }
 
 /**
@@ -148,6 +151,7 @@ export class RedisJobRecords {
   private readonly now: () => number;
   private readonly written: (record: JobRecord) => void;
   private readonly cancelling: (jobId: string) => void;
+  private readonly changed: JobChangeListener | undefined;
   /** The last version this process wrote of each job it runs: the next write starts from it. */
   private readonly latest = new Map<string, JobRecord>();
 
@@ -158,6 +162,7 @@ export class RedisJobRecords {
     this.now = opts.now;
     this.written = opts.written;
     this.cancelling = opts.cancelling;
+    this.changed = opts.changed;
     this.changeStream = `${this.prefix}:changes:${opts.queueName}`;
     this.cancelChannel = `${this.prefix}:cancelled:${opts.queueName}`;
     this.redis.defineCommand('signetWriteIfSeq', { numberOfKeys: KEY_COUNT, lua: WRITE_IF_SEQ });
@@ -209,18 +214,20 @@ export class RedisJobRecords {
    * place of `reservation` (see ADMIT). 1 when started; otherwise the claim already on the
    * request key.
    */
-  start(
+  async start(
     record: JobRecord,
     claim: string,
     text: string,
     reservation?: string,
   ): Promise<number | string> {
-    return this.script('signetStart', record, claim, { text, reservation });
+    const started = await this.script('signetStart', record, claim, { text, reservation });
+    if (started === 1) this.changed?.(record);
+    return started;
   }
 
   /** Writes the first state of a job whose start claimed its request key but failed after. */
   async create(record: JobRecord): Promise<void> {
-    await this.script('signetCreate', record, '');
+    if ((await this.script('signetCreate', record, '')) === 1) this.changed?.(record);
   }
 
   /** Writes of the job `record` start from it, until `forget` (the job runs in this process). */
@@ -285,6 +292,7 @@ export class RedisJobRecords {
     if (written !== 1) return undefined;
     if (this.latest.has(next.id)) this.latest.set(next.id, next);
     this.written(next);
+    if (patch.status !== undefined) this.changed?.(next);
     return next;
   }
 

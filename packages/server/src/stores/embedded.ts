@@ -60,12 +60,12 @@ function observedJobs(
   return {
     createOrGet: (record) => {
       const made = store.createOrGet(record);
-      if (made.created) onJobChange(made.record.tool, made.record.status);
+      if (made.created) onJobChange(made.record);
       return made;
     },
     update: (id, patch, now) => {
       const record = store.update(id, patch, now);
-      if (record && patch.status !== undefined) onJobChange(record.tool, patch.status);
+      if (record && patch.status !== undefined) onJobChange(record);
       return record;
     },
     get: (id) => store.get(id),

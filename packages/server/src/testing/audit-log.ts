@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +10,9 @@ import {
   generateEd25519KeyPair,
   sign,
 } from '@signet/protocol';
-import { argsDigest, type CallPayload } from '../audit/chain.ts';
+import { argsDigest, type CallPayload, lineOf } from '../audit/chain.ts';
 import { listChains } from '../audit/files.ts';
-import type { AuditKeys } from '../audit/verify.ts';
+import { type AuditKeys, verifyAuditFolder } from '../audit/verify.ts';
 import { AuditLog } from '../audit/writer.ts';
 
 // A small audit log for the tests: HMAC and Ed25519 calls, job changes, rotation, checkpoints.
@@ -128,4 +130,78 @@ export function rewrite(folder: string, lines: readonly Located[]): void {
   for (const name of readdirSync(folder)) byFile.set(name, []);
   for (const l of lines) byFile.get(l.file)!.push(`${l.text}\n`);
   for (const [name, texts] of byFile) writeFileSync(join(folder, name), texts.join(''));
+}
+
+/** A change to the line at index k: the lines after it, or undefined if it does not apply. */
+type Change = (lines: Located[], k: number) => Located[] | undefined;
+
+const withText = (l: Located, text: string): Located => ({ ...l, text });
+const edit =
+  (field: string, to: (value: unknown) => unknown, only?: string): Change =>
+  (lines, k) => {
+    const entry = JSON.parse(lines[k]!.text);
+    if (only !== undefined && entry.type !== only) return undefined;
+    entry[field] = to(entry[field]);
+    return lines.with(k, withText(lines[k]!, lineOf(entry)));
+  };
+
+const CHANGES: Record<string, Change> = {
+  'edit at': edit('at', (at) => Number(at) + 1),
+  'edit prev': edit('prev', () => randomBytes(32).toString('hex')),
+  'edit tool': edit('tool', () => 'other', 'call'),
+  'edit outcome': edit('outcome', () => ({ status: 'error', reason: 'FORGED' }), 'call'),
+  'edit job status': edit('status', (s) => (s === 'cancelled' ? 'done' : 'cancelled'), 'job'),
+  'edit checkpoint count': edit('count', (n) => Number(n) - 1, 'checkpoint'),
+  'edit checkpoint head': edit('head', () => randomBytes(32).toString('hex'), 'checkpoint'),
+  'edit checkpoint signature': edit('signature', () => null, 'checkpoint'),
+  'add whitespace': (lines, k) => lines.with(k, withText(lines[k]!, ` ${lines[k]!.text}`)),
+  delete: (lines, k) => lines.toSpliced(k, 1),
+  'insert a copied line': (lines, k) =>
+    lines.toSpliced(k, 0, withText(lines[k]!, lines[k === 0 ? 1 : k - 1]!.text)),
+  'swap with the next': (lines, k) =>
+    k + 1 < lines.length
+      ? lines
+          .with(k, withText(lines[k]!, lines[k + 1]!.text))
+          .with(k + 1, withText(lines[k + 1]!, lines[k]!.text))
+      : undefined,
+};
+
+/** Where index k of `lines` sits once they are written back (a removal shifts line numbers). */
+function locate(lines: Located[], k: number): string {
+  const l = lines[k]!;
+  const line = lines.slice(0, k).filter((o) => o.file === l.file).length + 1;
+  return `${l.file}:${line}`;
+}
+
+/**
+ * Makes every single-line change of CHANGES to the folder's one chain, in turn, and asserts that
+ * the verifier fails naming that line; puts the log back, and returns how many changes it tried.
+ */
+export function expectEveryChangeNamed(folder: string, keys: AuditKeys): number {
+  const original = linesOf(folder);
+  let tried = 0;
+  for (const [name, change] of Object.entries(CHANGES)) {
+    for (let k = 0; k < original.length; k++) {
+      // The very last line has nothing after it to vouch for it: changing it is the same as
+      // cutting the tail and appending another line, which only a checkpoint could catch.
+      if (k === original.length - 1 && name !== 'insert a copied line') continue;
+      const changed = change(original, k);
+      if (!changed) continue;
+      rewrite(folder, changed);
+      const report = verifyAuditFolder(folder, keys);
+      const where = `${name} at ${original[k]!.file}:${original[k]!.line}`;
+      assert.equal(report.ok, false, `${where} was not noticed`);
+      const f = report.failure!;
+      const named = `${f.file}:${f.line}`;
+      // A broken link between the last two lines cannot tell which side changed: nothing
+      // follows to check the last one against. (It is after the last checkpoint.)
+      const lastLink =
+        k === original.length - 2 && k + 1 < changed.length && named === locate(changed, k + 1);
+      if (!lastLink) assert.equal(named, locate(changed, k), `${where}: ${f.reason}`);
+      tried++;
+    }
+  }
+  rewrite(folder, original);
+  assert.equal(verifyAuditFolder(folder, keys).ok, true, 'the restored log verifies');
+  return tried;
 }
