@@ -81,6 +81,7 @@ export async function startApp(config: Config, logger: Logger): Promise<AppServe
       httpLimits: config.httpLimits,
       windowMs: config.windowMs,
       maxBodyBytes: config.maxBodyBytes,
+      maxOutputBytes: config.maxOutputBytes,
       concurrency: config.concurrency,
       retentionMs: config.retentionMs,
       ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),

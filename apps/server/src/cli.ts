@@ -179,6 +179,7 @@ async function worker(): Promise<void> {
     retentionMs: config.retentionMs,
     lockMs: config.lockMs,
     namespace: config.namespace,
+    maxOutputBytes: config.maxOutputBytes,
     ...workerAudit(config, logger),
   });
   console.log(

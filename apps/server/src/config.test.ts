@@ -27,6 +27,8 @@ describe('loadConfig', () => {
         ssePingMs: 15_000,
       },
       clientLimits: { watchStreams: 100, unfinishedJobs: 1_000 },
+      maxBodyBytes: 1_048_576,
+      maxOutputBytes: 1_048_576,
       metrics: 'off',
       audit: {
         folder: '.signet/audit/',
@@ -77,6 +79,10 @@ describe('loadConfig', () => {
       maxConnections: 50,
       ssePingMs: 1_000,
     });
+  });
+
+  it('reads SIGNET_MAX_OUTPUT_BYTES', () => {
+    expect(loadConfig({ SIGNET_MAX_OUTPUT_BYTES: '4096' }).maxOutputBytes).toBe(4_096);
   });
 
   it('reads the HTTP front', () => {
@@ -131,6 +137,8 @@ describe('loadConfig', () => {
     [{ SIGNET_METRICS: '9464.5' }, 'SIGNET_METRICS'],
     [{ SIGNET_METRICS: '8787' }, 'SIGNET_METRICS=8787 is SIGNET_PORT'],
     [{ SIGNET_AUDIT_MAX_BYTES: '1000' }, 'SIGNET_AUDIT_MAX_BYTES'],
+    [{ SIGNET_MAX_OUTPUT_BYTES: '1mb' }, 'SIGNET_MAX_OUTPUT_BYTES'],
+    [{ SIGNET_MAX_OUTPUT_BYTES: '100' }, 'SIGNET_MAX_OUTPUT_BYTES'],
     [{ SIGNET_AUDIT_CHECKPOINT_MS: 'often' }, 'SIGNET_AUDIT_CHECKPOINT_MS'],
   ])('refuses %o, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -43,6 +43,8 @@ export interface Config {
   httpLimits: HttpLimits;
   windowMs: number;
   maxBodyBytes: number;
+  /** The largest job output kept, in bytes of UTF-8 JSON (`SIGNET_MAX_OUTPUT_BYTES`). */
+  maxOutputBytes: number;
   concurrency: number;
   retentionMs: number;
   graceMs: number;
@@ -202,6 +204,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(
       env,
       'SIGNET_MAX_BODY_BYTES',
+      DEFAULT_MAX_BODY_BYTES,
+      1_024,
+      64 * 1024 * 1024,
+    ),
+    // As large as a request body by default: a job's output is stored and sent to its watchers.
+    maxOutputBytes: integer(
+      env,
+      'SIGNET_MAX_OUTPUT_BYTES',
       DEFAULT_MAX_BODY_BYTES,
       1_024,
       64 * 1024 * 1024,

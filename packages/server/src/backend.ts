@@ -10,6 +10,8 @@ export interface BackendContext {
   logger: Logger;
   concurrency: number | undefined;
   retentionMs: number | undefined;
+  /** The largest job output kept (UTF-8 JSON); a larger one fails its job (TOOL_FAILED). */
+  maxOutputBytes?: number | undefined;
   now: () => number;
   /**
    * Told each time this process moves a job into a status (the metrics' job transitions, the

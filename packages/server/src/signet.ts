@@ -30,6 +30,12 @@ export interface SignetOptions<C extends ContractSet> {
   concurrency?: number;
   /** How long finished jobs are kept. */
   retentionMs?: number;
+  /**
+   * The largest output a job may end with, in bytes of its UTF-8 JSON text (default 1 MiB, as
+   * `maxBodyBytes`): a handler returning more ends its job as an error (TOOL_FAILED), the output
+   * neither stored nor sent.
+   */
+  maxOutputBytes?: number;
   /** Calls per second each client may make (sustained), and its burst; absent = unlimited. */
   rateLimit?: { perSecond: number; burst: number };
   /**
@@ -114,6 +120,7 @@ export async function openSignet<C extends ContractSet>(
       logger,
       concurrency: opts.concurrency,
       retentionMs: opts.retentionMs,
+      maxOutputBytes: opts.maxOutputBytes,
       now,
       ...(onJobChange ? { onJobChange } : {}),
     });

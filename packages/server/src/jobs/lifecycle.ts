@@ -4,6 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { JobProgress } from '@signet/protocol';
 import type { Logger } from 'pino';
 import { SignetError } from '../errors.ts';
+import { DEFAULT_MAX_BODY_BYTES } from '../services.ts';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
 import { checkProgress } from './record.ts';
 import { safeToolMessage } from './tool-error.ts';
@@ -12,6 +13,11 @@ import type { JobAdmission, JobDefinition, StartJobRequest } from './types.ts';
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_RETENTION_MS = 3_600_000;
 const DEFAULT_GRACE_MS = 10_000;
+/**
+ * The largest job output kept, as UTF-8 JSON text: as large as a request body may be. An output
+ * is stored, and sent to every poll and watch of its job, so it is bounded (issue 21, V2, V3).
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = DEFAULT_MAX_BODY_BYTES;
 /** A job runs once, and once more if it was cut off by a crash and its contract is retryable. */
 const MAX_RUNS = 2;
 
@@ -109,6 +115,8 @@ export interface HandlerRun {
   progress(progress: JobProgress): void;
   /** Resolves once the progress recorded so far is written, where writes are asynchronous. */
   settled?(): Promise<unknown>;
+  /** The largest output kept (DEFAULT_MAX_OUTPUT_BYTES); a larger one fails the job. */
+  maxOutputBytes?: number | undefined;
 }
 
 /**
@@ -151,7 +159,29 @@ export async function runHandler(
     );
     return toolFailed('the job produced an invalid output');
   }
+  const max = run.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const size = outputSize(checked.data);
+  if (size === undefined) {
+    logger.error(log, 'job output is not JSON');
+    return toolFailed('the job produced an invalid output');
+  }
+  if (size > max) {
+    // Neither stored nor sent: only its size is told.
+    logger.error({ ...log, bytes: size, max }, 'job output too large');
+    return toolFailed(`the job output exceeded ${max} bytes`);
+  }
   return { status: 'done', output: checked.data };
+}
+
+/** The output's size as stored and sent (UTF-8 JSON); undefined if it is not JSON at all. */
+function outputSize(output: unknown): number | undefined {
+  try {
+    const text = JSON.stringify(output);
+    return text === undefined ? undefined : Buffer.byteLength(text, 'utf8');
+  } catch {
+    // A cycle or a BigInt: it could be neither stored nor signed.
+    return undefined;
+  }
 }
 
 /** The handlers running in this process, until they return. */

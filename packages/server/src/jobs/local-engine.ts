@@ -38,6 +38,8 @@ export interface LocalJobEngineOptions {
   concurrency?: number;
   /** How long a finished job's result is kept (default 1 hour). */
   retentionMs?: number;
+  /** The largest job output kept (default DEFAULT_MAX_OUTPUT_BYTES); larger fails the job. */
+  maxOutputBytes?: number | undefined;
   now?: () => number;
 }
 
@@ -51,6 +53,7 @@ export class LocalJobEngine implements JobEngine {
   private readonly logger: Logger;
   private readonly concurrency: number;
   private readonly retentionMs: number;
+  private readonly maxOutputBytes: number | undefined;
   private readonly now: () => number;
   /** Queued job ids per client, and when each client was last served (for taking turns). */
   private readonly queues = new Map<string, string[]>();
@@ -70,6 +73,7 @@ export class LocalJobEngine implements JobEngine {
     this.logger = opts.logger;
     this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
     this.retentionMs = opts.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.maxOutputBytes = opts.maxOutputBytes;
     this.now = opts.now ?? Date.now;
     this.changes.setMaxListeners(0);
     this.recover();
@@ -242,6 +246,7 @@ export class LocalJobEngine implements JobEngine {
         const end = await runHandler(record, definition, {
           signal,
           logger: this.logger,
+          maxOutputBytes: this.maxOutputBytes,
           progress: (progress) => this.update(jobId, { progress }),
         });
         if (end) this.finish(jobId, end);

@@ -55,6 +55,7 @@ async function open(
     runHandlers: opts.runHandlers,
     concurrency: ctx.concurrency,
     retentionMs: ctx.retentionMs,
+    maxOutputBytes: ctx.maxOutputBytes,
     lockMs: opts.lockMs,
     now: ctx.now,
     prefix: keys.prefix,
@@ -86,6 +87,8 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
   logger?: Logger;
   concurrency?: number;
   retentionMs?: number;
+  /** The largest job output kept (see SignetOptions.maxOutputBytes). */
+  maxOutputBytes?: number;
   lockMs?: number;
   /** As the API servers' `namespace` (see RedisBackendOptions). */
   namespace?: string;
@@ -106,6 +109,7 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
         logger,
         concurrency: opts.concurrency,
         retentionMs: opts.retentionMs,
+        maxOutputBytes: opts.maxOutputBytes,
         now: Date.now,
         ...(audit ? { onJobChange: (record) => audit.job(record) } : {}),
       },

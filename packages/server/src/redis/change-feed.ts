@@ -76,8 +76,8 @@ export class ChangeFeed {
         for (const [, entries] of batches ?? []) {
           for (const [id, fields] of entries) {
             after = id;
-            // fields: jobId, <id>, record, <the job's record as written>. Read only for a job
-            // that someone here watches.
+            // fields: jobId, <id>, record, <the job's record as written, without its args; its
+            // output only on `done`>. Read only for a job that someone here watches.
             const jobId = fields[1];
             if (jobId !== undefined && this.changes.listenerCount(jobId) > 0) {
               this.changes.emit(jobId, parseRecord(fields[3]));

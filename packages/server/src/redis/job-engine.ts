@@ -42,6 +42,8 @@ export interface BullJobEngineOptions {
   runHandlers: boolean;
   concurrency?: number;
   retentionMs?: number;
+  /** The largest job output kept (default DEFAULT_MAX_OUTPUT_BYTES); larger fails the job. */
+  maxOutputBytes?: number | undefined;
   /** How soon a dead worker's job is noticed (BullMQ lock duration; default 10 s). */
   lockMs?: number;
   queueName?: string;
@@ -117,6 +119,7 @@ export class BullJobEngine implements JobEngine {
           logger: opts.logger,
           concurrency: opts.concurrency,
           retentionMs: this.retentionMs,
+          maxOutputBytes: opts.maxOutputBytes,
           lockMs: opts.lockMs,
         })
       : undefined;

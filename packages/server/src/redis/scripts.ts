@@ -1,6 +1,7 @@
 import { isTerminal } from '@signet/protocol';
 import type { Redis } from 'ioredis';
 import type { JobChangeListener } from '../backend.ts';
+import { deltaOf, eventOf, type JobDelta } from '../stores/job-delta.ts';
 import type { JobPatch, JobRecord } from '../stores/types.ts';
 import { CHANGE_STREAM_LENGTH } from './change-feed.ts';
 
@@ -34,18 +35,20 @@ end
 /**
  * Appends a change: record and log, their expiry (when `ttl` is given: a job's first and last
  * change), and (unless `quiet`) the announcement. A new job's first state needs none: nobody can
- * be watching a job before its start has answered.
+ * be watching a job before its start has answered. The log gets the change's delta (ARGV[7]) and
+ * the announcement the record without its args (ARGV[8]): a job's args and output are not
+ * written again with every change (issue 21, V3).
  */
 const CHANGE = `
 local function change(seq, record, ttl, jobId, status, quiet)
   redis.call('HSET', KEYS[1], 'seq', seq, 'record', record)
-  redis.call('RPUSH', KEYS[2], record)
+  redis.call('RPUSH', KEYS[2], ARGV[7])
   if ttl then
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
   if quiet then return end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId, 'record', record)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${CHANGE_STREAM_LENGTH}', '*', 'jobId', jobId, 'record', ARGV[8])
   if status == 'cancelled' then redis.call('PUBLISH', KEYS[5], jobId) end
 end
 `;
@@ -56,8 +59,8 @@ end
  * written, 0 when someone wrote since, 2 when a cancel is under way. A cancel that finds the
  * record changed marks the job `cancelling`, after which the worker's writes are refused (2), so
  * that a job reporting progress back to back cannot outrun its cancel. ARGV: expected seq, next
- * seq, record, ttl, job id, status, "1" when the job finishes (its request key then gets the same
- * expiry).
+ * seq, record, ttl, job id, status, delta, announcement (see CHANGE), "1" when the job finishes (its
+ * request key then gets the same expiry).
  */
 const WRITE_IF_SEQ = `${CHANGE}
 local current = redis.call('HMGET', KEYS[1], 'seq', 'cancelling')
@@ -68,7 +71,7 @@ if seq ~= ARGV[1] then
   return 0
 end
 if not cancel and current[2] then return 2 end
-local finish = ARGV[7] == '1'
+local finish = ARGV[9] == '1'
 change(ARGV[2], ARGV[3], finish and ARGV[4], ARGV[5], ARGV[6])
 if finish then
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
@@ -90,7 +93,7 @@ end
  * taken. ARGV: claim, then as WRITE_IF_SEQ, then the reservation ("" for none).
  */
 const START = `${CHANGE}${COUNTED}
-if ARGV[7] ~= '' then redis.call('ZREM', KEYS[6], ARGV[7]) end
+if ARGV[9] ~= '' then redis.call('ZREM', KEYS[6], ARGV[9]) end
 if not redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4], 'NX') then
   return redis.call('GET', KEYS[4])
 end
@@ -203,10 +206,23 @@ export class RedisJobRecords {
     return text === null ? undefined : (JSON.parse(text) as JobRecord);
   }
 
-  /** The job's changes from `seq` on, oldest first: its log has every one. */
+  /**
+   * The job's changes from `seq` on, oldest first: its log has every one, as deltas, each
+   * rebuilt on the job's record (read with it, at once). (A log entry of an older build is a
+   * whole record: rebuilt the same way.)
+   */
   async changesFrom(jobId: string, seq: number): Promise<JobRecord[]> {
-    const texts = await this.redis.lrange(this.keys(jobId)[1], seq, -1);
-    return texts.map((text) => JSON.parse(text) as JobRecord);
+    const [jobKey, logKey] = this.keys(jobId);
+    const replies = await this.redis.multi().hget(jobKey, 'record').lrange(logKey, seq, -1).exec();
+    const [read, listed] = replies ?? [];
+    const failed = read?.[0] ?? listed?.[0];
+    if (!read || !listed || failed) throw failed ?? new Error('the job log read was discarded');
+    const text = read[1] as string | null;
+    if (text === null) return [];
+    const job = JSON.parse(text) as JobRecord;
+    return (listed[1] as string[]).map(
+      (entry) => eventOf(job, JSON.parse(entry) as JobDelta).record,
+    );
   }
 
   /**
@@ -331,6 +347,8 @@ export class RedisJobRecords {
       String(opts.ttl ?? UNFINISHED_TTL_MS),
       record.id,
       record.status,
+      JSON.stringify(deltaOf(record)),
+      announcement(record),
     ];
     const scripts = this.redis as unknown as RedisScripts;
     switch (name) {
@@ -342,6 +360,14 @@ export class RedisJobRecords {
         return scripts.signetCreate(...keys, first, ...args);
     }
   }
+}
+
+/**
+ * What the change stream carries of a change: the record as a watcher needs it (recordToState),
+ * without the args, and with the output only in the `done` change that has it.
+ */
+function announcement(record: JobRecord): string {
+  return JSON.stringify({ ...record, args: {} });
 }
 
 interface RedisScripts {

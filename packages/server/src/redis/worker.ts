@@ -36,6 +36,8 @@ export interface JobWorkerOptions {
   logger: Logger;
   concurrency: number | undefined;
   retentionMs: number;
+  /** The largest job output kept (default DEFAULT_MAX_OUTPUT_BYTES); larger fails the job. */
+  maxOutputBytes?: number | undefined;
   /** How soon a dead worker's job is noticed (BullMQ lock duration; default 10 s). */
   lockMs: number | undefined;
 }
@@ -52,6 +54,7 @@ export class JobWorker {
   private readonly records: RedisJobRecords;
   private readonly definitions: ReadonlyMap<string, JobDefinition>;
   private readonly logger: Logger;
+  private readonly maxOutputBytes: number | undefined;
   private readonly bull: Worker;
   /** The subscription to the cancel channel. */
   private readonly cancels: Redis;
@@ -63,6 +66,7 @@ export class JobWorker {
     this.records = opts.records;
     this.definitions = opts.definitions;
     this.logger = opts.logger;
+    this.maxOutputBytes = opts.maxOutputBytes;
     const lockMs = opts.lockMs ?? 10_000;
     this.connection = blockingRedis(opts.url);
     const retentionS = Math.ceil(opts.retentionMs / 1000);
@@ -200,6 +204,7 @@ export class JobWorker {
     const end = await runHandler(running, this.definitions.get(running.tool)!, {
       signal,
       logger: this.logger,
+      maxOutputBytes: this.maxOutputBytes,
       progress: (progress) => {
         writes = writes
           .then(async () => {

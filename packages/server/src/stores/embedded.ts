@@ -18,6 +18,7 @@ export function openEmbedded(store: LocalStore, ctx: BackendContext): RunningBac
       logger: ctx.logger,
       concurrency: ctx.concurrency,
       retentionMs: ctx.retentionMs,
+      maxOutputBytes: ctx.maxOutputBytes,
       now: ctx.now,
     });
   } catch (error) {

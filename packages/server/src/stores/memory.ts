@@ -1,7 +1,9 @@
 import type { JobStatus } from '@signet/protocol';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
 import { openEmbedded } from './embedded.ts';
+import { deltaOf, eventOf, type JobDelta } from './job-delta.ts';
 import { NonceIndex, nonceKey } from './nonce-index.ts';
+import { deepFreeze, recordCopy } from './shared-values.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
 /** Nothing survives a restart: for tests and throwaway servers (`SIGNET_STORE=memory:`). */
@@ -10,7 +12,8 @@ export class MemoryStore implements LocalStore, Backend {
   private readonly nonces = new NonceIndex();
   private readonly jobs = new Map<string, JobRecord>();
   private readonly byRequest = new Map<string, string>();
-  private readonly events = new Map<string, JobEvent[]>();
+  /** Each job's changes as deltas: its args and output are kept once, in `jobs`. */
+  private readonly events = new Map<string, JobDelta[]>();
 
   async open(ctx: BackendContext): Promise<RunningBackend> {
     return openEmbedded(this, ctx);
@@ -33,17 +36,18 @@ export class MemoryStore implements LocalStore, Backend {
     const existing = this.byRequest.get(requestKey);
     if (existing !== undefined) {
       const job = this.jobs.get(existing);
-      if (job) return { record: structuredClone(job), created: false };
+      if (job) return { record: recordCopy(job), created: false };
     }
-    this.jobs.set(record.id, structuredClone(record));
+    const stored = deepFreeze(structuredClone(record));
+    this.jobs.set(record.id, { ...stored, progress: structuredClone(stored.progress) });
     this.byRequest.set(requestKey, record.id);
-    this.events.set(record.id, [{ seq: record.seq, record: structuredClone(record) }]);
-    return { record: structuredClone(record), created: true };
+    this.events.set(record.id, [structuredClone(deltaOf(record))]);
+    return { record: recordCopy(stored), created: true };
   }
 
   get(id: string): JobRecord | undefined {
     const job = this.jobs.get(id);
-    return job && structuredClone(job);
+    return job && recordCopy(job);
   }
 
   findByRequest(clientId: string, requestId: string): JobRecord | undefined {
@@ -54,22 +58,27 @@ export class MemoryStore implements LocalStore, Backend {
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;
-    Object.assign(job, structuredClone(patch), { seq: job.seq + 1, updatedAt: now });
-    this.events.get(id)?.push({ seq: job.seq, record: structuredClone(job) });
-    return structuredClone(job);
+    const { output, ...rest } = patch;
+    Object.assign(job, structuredClone(rest), { seq: job.seq + 1, updatedAt: now });
+    if (output !== undefined) job.output = output && deepFreeze(structuredClone(output));
+    this.events.get(id)?.push(structuredClone(deltaOf(job)));
+    return recordCopy(job);
   }
 
   eventsAfter(id: string, afterSeq: number): JobEvent[] {
+    const job = this.jobs.get(id);
+    if (!job) return [];
+    const copy = recordCopy(job);
     return (this.events.get(id) ?? [])
-      .filter((event) => event.seq > afterSeq)
-      .map((event) => structuredClone(event));
+      .filter((delta) => delta.seq > afterSeq)
+      .map((delta) => eventOf(copy, structuredClone(delta)));
   }
 
   listByStatus(statuses: readonly JobStatus[]): JobRecord[] {
     return [...this.jobs.values()]
       .filter((job) => statuses.includes(job.status))
       .sort((a, b) => a.createdAt - b.createdAt)
-      .map((job) => structuredClone(job));
+      .map(recordCopy);
   }
 
   deleteFinishedBefore(cutoff: number): number {

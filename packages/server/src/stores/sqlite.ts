@@ -1,9 +1,11 @@
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type { JobStatus } from '@signet/protocol';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
 import { requirePeer } from '../peers.ts';
 import { openEmbedded } from './embedded.ts';
 import { JOB_SCHEMA, SqliteJobTables } from './sqlite-jobs.ts';
+import { MIGRATIONS } from './sqlite-migrations.ts';
 import { NONCE_SCHEMA, SqliteNonceLog } from './sqlite-nonces.ts';
 import type { JobEvent, JobPatch, JobRecord, LocalStore } from './types.ts';
 
@@ -14,17 +16,7 @@ const Database = requirePeer<typeof BetterSqlite3>('better-sqlite3', '@signet/se
 const FIRST_SCHEMA_VERSION = 3;
 
 /** Bump when the schema changes, and add the step from the previous version to `MIGRATIONS`. */
-const SCHEMA_VERSION = 3;
-
-/** Upgrades a file from schema version `from` to `to`, inside the migration's transaction. */
-interface Migration {
-  from: number;
-  to: number;
-  run(db: BetterSqlite3.Database): void;
-}
-
-/** The steps between published schema versions, oldest first (none yet: 3 is the only one). */
-const MIGRATIONS: readonly Migration[] = [];
+const SCHEMA_VERSION = 4;
 
 /**
  * Nonces and jobs in one SQLite file (`SIGNET_STORE=sqlite:<path>`): the embedded default,
@@ -48,6 +40,7 @@ export class SqliteFile implements LocalStore {
 
   constructor(path: string) {
     this.description = `sqlite:${path}`;
+    ownerOnly(path, true);
     this.db = new Database(path);
     try {
       // First, so that a predecessor that is just exiting gets a moment to let go of the file.
@@ -65,6 +58,8 @@ export class SqliteFile implements LocalStore {
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.exec('BEGIN EXCLUSIVE; COMMIT');
       migrate(this.db);
+      // (Again: SQLite made the -wal and -shm files by now.)
+      ownerOnly(path, false);
       this.nonces = new SqliteNonceLog(this.db);
       this.jobs = new SqliteJobTables(this.db);
     } catch (error) {
@@ -122,6 +117,22 @@ export class SqliteFile implements LocalStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** The files of the database at `path`: what it holds is the server's alone. */
+const OWNER_ONLY = 0o600;
+
+/**
+ * Makes the database file (created so when `create`, before SQLite would create it with the
+ * umask's mode) and its -wal, -shm and -journal files readable by their owner only, whatever
+ * mode an earlier run or an older build left them with (issue 21, W12).
+ */
+function ownerOnly(path: string, create: boolean): void {
+  if (path === '' || path === ':memory:' || path.startsWith('file:')) return;
+  if (create) closeSync(openSync(path, 'a', OWNER_ONLY));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    if (existsSync(file)) chmodSync(file, OWNER_ONLY);
   }
 }
 

@@ -219,10 +219,20 @@ describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
       expect(again.created).toBe(true);
     });
 
-    it('hands out copies that callers may mutate', () => {
+    it('hands out copies that callers may change, never reaching the stored job', () => {
+      // Args and outputs may be shared and frozen (issue 21, V2): changing them throws, if anything.
+      const attempt = (change: () => void) => {
+        try {
+          change();
+        } catch (error) {
+          expect(error).toBeInstanceOf(TypeError);
+        }
+      };
       const record = job();
       const created = store.createOrGet(record).record;
-      created.args.seconds = 99;
+      attempt(() => {
+        created.args.seconds = 99;
+      });
       record.status = 'done';
       const fetched = store.get(record.id)!;
       fetched.status = 'cancelled';
@@ -232,11 +242,13 @@ describe.each(factories)('$name conforms to LocalStore', ({ open }) => {
       event!.record.output = { tampered: true };
       const [listed] = store.listByStatus(['queued']);
       listed!.tool = 'other';
-      (
-        store.createOrGet(job({ requestId: record.requestId })).record.args.payload as {
-          nested: unknown[];
-        }
-      ).nested.push('x');
+      attempt(() =>
+        (
+          store.createOrGet(job({ requestId: record.requestId })).record.args.payload as {
+            nested: unknown[];
+          }
+        ).nested.push('x'),
+      );
 
       const stored = store.get(record.id)!;
       expect(stored).toMatchObject({
@@ -306,7 +318,7 @@ describe('SqliteFile only', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
     } finally {
       db.close();
     }

@@ -53,7 +53,11 @@ export interface JobStore {
   findByRequest(clientId: string, requestId: string): JobRecord | undefined;
   /** Applies `patch`, bumps `seq`, records the change for watchers; undefined if gone. */
   update(id: string, patch: JobPatch, now: number): JobRecord | undefined;
-  /** Changes with `seq > afterSeq`, oldest first (what a resuming watcher missed). */
+  /**
+   * Changes with `seq > afterSeq`, oldest first (what a resuming watcher missed). Each record is
+   * rebuilt from the job and the change's delta: the output only on the `done` change, and the
+   * records of one call share one copy of the args.
+   */
   eventsAfter(id: string, afterSeq: number): JobEvent[];
   listByStatus(statuses: readonly JobStatus[]): JobRecord[];
   /** Deletes finished jobs (and their events) whose `finishedAt` is before `cutoff`. */
