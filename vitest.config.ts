@@ -22,6 +22,7 @@ const BOTH_FRONTS = [
   'apps/server/src/python-interop.test.ts',
   'apps/server/src/hostile-load.test.ts',
   'apps/server/src/limits.test.ts',
+  'apps/server/src/security.client.test.ts',
 ];
 
 export default defineConfig({

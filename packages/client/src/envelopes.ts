@@ -1,8 +1,10 @@
 import type { KeyObject } from 'node:crypto';
+import { cancelJob, pollJob, watchJob } from '@signet/contracts';
 import {
   ED25519_SIGNATURE_PATTERN,
   ed25519PrivateKey,
   ed25519PublicKey,
+  jobReplyProblem,
   type RequestEnvelope,
   type ResponseEnvelope,
   responseEnvelopeSchema,
@@ -10,7 +12,7 @@ import {
   unsignedRequest,
   verify,
 } from '@signet/protocol';
-import { SignetResponseError } from './errors.ts';
+import { SignetResponseError, UnsignedReasonError } from './errors.ts';
 
 /** A client's HMAC-SHA256 key: the same secret signs requests and verifies responses. */
 export interface HmacKey {
@@ -108,12 +110,35 @@ export function signRequest(
   );
 }
 
+/** The job-control tools (DESIGN 1.6; their names are fixed): they answer with a job's status. */
+const JOB_CONTROL_TOOLS: ReadonlySet<string> = new Set([
+  pollJob.name,
+  cancelJob.name,
+  watchJob.name,
+]);
+
 /**
- * Accepts a response envelope only if it is well-formed, signed with our key (for an Ed25519
- * client: with one of the pinned server keys, named by `kid`), and answers this very request
- * (request_id and nonce echoed) from the expected server.
+ * Reasons an error may carry unsigned (DESIGN 1.2, 1.4): those of checks 1-3 and of the HTTP
+ * layer, where the server has not authenticated the caller, and INTERNAL or STORE_UNAVAILABLE
+ * ending a watch stream after its signed start. Every other reason (JOB_NOT_FOUND, STALE_REQUEST,
+ * RATE_LIMITED, TOOL_FAILED…) is given only after check 3, so only in a signed refusal.
  */
-export function verifyResponse(
+const UNSIGNED_REASONS: ReadonlySet<string> = new Set([
+  'PARSE_ERROR',
+  'BAD_ENVELOPE',
+  'UNSUPPORTED_VERSION',
+  'TOOL_MISMATCH',
+  'BAD_SIGNATURE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'UNKNOWN_TOOL',
+  'METHOD_NOT_ALLOWED',
+  'INTERNAL',
+  'STORE_UNAVAILABLE',
+]);
+
+/** A well-formed envelope, signed as this client's key requires, answering this very request. */
+function verifiedEnvelope(
   credentials: SignetCredentials,
   request: RequestEnvelope,
   data: unknown,
@@ -149,20 +174,71 @@ export function verifyResponse(
 }
 
 /**
- * A signed refusal (the `error.data` of a failed call): its envelope must pass `verifyResponse`
- * and agree with the unsigned `reason` beside it, which is what callers read.
+ * Why a verified envelope is not a success of `tool` (DESIGN 1.2, 1.7), or `undefined`: a tool
+ * answers `ok` (a job start `accepted`) with `ok:true`; job control answers the job's status,
+ * `status:"error"` only for a failed job (TOOL_FAILED or INTERRUPTED). A signed refusal, which a
+ * man in the middle can earn by replaying the call, is never a result (issue 21, V1).
+ */
+function successProblem(tool: string, envelope: ResponseEnvelope): string | undefined {
+  if (JOB_CONTROL_TOOLS.has(tool)) return jobReplyProblem(envelope);
+  if (!envelope.ok && envelope.error !== null) {
+    return `a signed ${envelope.error.code} refusal is not a result`;
+  }
+  if (envelope.ok && envelope.error === null) {
+    if (envelope.status === 'ok' || envelope.status === 'accepted') return undefined;
+  }
+  return `status "${envelope.status}" (ok: ${envelope.ok}) is not an answer of ${tool}`;
+}
+
+/**
+ * Accepts the envelope of a successful call (`{"result":{"data":…}}`, or a watch event) only if it
+ * is well-formed, signed with our key (for an Ed25519 client: with one of the pinned server keys,
+ * named by `kid`), answers this very request (request_id and nonce echoed) from the expected
+ * server, and is a success of the tool called (`successProblem`).
+ */
+export function verifyResponse(
+  credentials: SignetCredentials,
+  request: RequestEnvelope,
+  data: unknown,
+): ResponseEnvelope {
+  const envelope = verifiedEnvelope(credentials, request, data);
+  const problem = successProblem(request.tool, envelope);
+  if (problem !== undefined) throw new SignetResponseError('BAD_RESPONSE_ENVELOPE', problem);
+  return envelope;
+}
+
+/**
+ * A signed refusal (the `error.data` of a failed call): its envelope must be verified as any
+ * response's, be a refusal, and agree with the unsigned `reason` beside it, which is what
+ * callers read.
  */
 export function verifyRefusal(
   credentials: SignetCredentials,
   request: RequestEnvelope,
   data: { reason?: unknown; envelope?: unknown },
 ): ResponseEnvelope {
-  const envelope = verifyResponse(credentials, request, data.envelope);
-  if (envelope.ok || envelope.error === null || envelope.error.code !== data.reason) {
+  const envelope = verifiedEnvelope(credentials, request, data.envelope);
+  if (
+    envelope.ok ||
+    envelope.status !== 'error' ||
+    envelope.error === null ||
+    envelope.error.code !== data.reason
+  ) {
     throw new SignetResponseError(
       'BAD_RESPONSE_ENVELOPE',
       'the refusal does not agree with its signed envelope',
     );
   }
   return envelope;
+}
+
+/**
+ * An error that came without a signed envelope: refused (`UnsignedReasonError`) if it claims a
+ * reason that only a signed refusal may carry (issue 21, W7). A missing reason is a transport
+ * failure, passed on as it is.
+ */
+export function checkUnsignedError(data: { reason?: unknown } | undefined): void {
+  const reason = data?.reason;
+  if (reason === undefined || (typeof reason === 'string' && UNSIGNED_REASONS.has(reason))) return;
+  throw new UnsignedReasonError(String(reason));
 }

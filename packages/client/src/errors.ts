@@ -20,6 +20,20 @@ export class SignetResponseError extends Error {
   }
 }
 
+/**
+ * An unsigned error that claims a reason only a signed refusal may carry (issue 21, W7): reported
+ * as BAD_RESPONSE_ENVELOPE, never as that reason. `claimed` is what it claimed, for the logs.
+ */
+export class UnsignedReasonError extends SignetResponseError {
+  override name = 'SignetResponseError';
+  constructor(readonly claimed: string) {
+    super(
+      'BAD_RESPONSE_ENVELOPE',
+      `an unsigned error claims ${JSON.stringify(claimed.slice(0, 64))}, which only a signed refusal may carry`,
+    );
+  }
+}
+
 /** A job that ended without output. */
 export class JobFailedError extends Error {
   override name = 'JobFailedError';

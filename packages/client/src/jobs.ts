@@ -1,6 +1,6 @@
 import type { JobProgress, JobState } from '@signet/protocol';
 import { TRPCClientError } from '@trpc/client';
-import { JobFailedError, signetReason } from './errors.ts';
+import { JobFailedError, SignetResponseError, UnsignedReasonError } from './errors.ts';
 import { checkJobSeq, jobSeq } from './job-sequence.ts';
 
 /** The job-control part of a Signet client, which every Signet router has. */
@@ -130,9 +130,9 @@ export class JobHandle<O> {
 
   /**
    * Waits for the job's output. Watches the job over SSE, and falls back to polling with
-   * backoff if the stream cannot be had (it dropped, or the client has its cap of streams open
-   * on the server). Throws `JobFailedError` if the job fails or is
-   * cancelled.
+   * backoff if the stream cannot be had (it dropped, it failed without a signed refusal, or the
+   * client has its cap of streams open on the server). Throws `JobFailedError` if the job fails
+   * or is cancelled.
    */
   async result(opts: WaitOptions = {}): Promise<O> {
     let state: Typed<O> | undefined;
@@ -147,11 +147,7 @@ export class JobHandle<O> {
       try {
         for await (const next of this.watch({ signal: opts.signal })) seen(next);
       } catch (error) {
-        // A refusal with a reason (e.g. JOB_NOT_FOUND) is final; a dropped stream is not, nor a
-        // watch refused for the client's cap on open streams (RATE_LIMITED): polling goes on.
-        const reason = signetReason(error);
-        const refused = reason !== undefined && reason !== 'RATE_LIMITED';
-        if (refused || !(error instanceof TRPCClientError)) throw error;
+        if (!(error instanceof TRPCClientError) || endsTheWait(error)) throw error;
       }
     }
     let interval = opts.pollMs ?? 100;
@@ -165,6 +161,21 @@ export class JobHandle<O> {
     }
     return outputOf(state);
   }
+}
+
+/**
+ * Whether a watch's failure is final: a signed refusal (e.g. JOB_NOT_FOUND), but not one for the
+ * client's cap on open streams (RATE_LIMITED), or the client's refusal of a signed answer. What
+ * is unsigned proves nothing (issue 21, W7): a dropped stream, or an unsigned error whatever
+ * reason it claims, is followed by polling, each poll answered signed.
+ */
+function endsTheWait(error: TRPCClientError<never>): boolean {
+  if (error.cause instanceof SignetResponseError) {
+    return !(error.cause instanceof UnsignedReasonError);
+  }
+  // (The link passes on a refusal with an envelope only once that envelope has verified.)
+  const data = error.data as { reason?: unknown; envelope?: unknown } | undefined;
+  return data?.envelope !== undefined && data.reason !== 'RATE_LIMITED';
 }
 
 function isDone<O>(state: JobState<O>): boolean {

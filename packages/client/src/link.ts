@@ -10,7 +10,13 @@ import { type Operation, TRPCClientError, type TRPCLink } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { type Observer, observable } from '@trpc/server/observable';
 import { EventSource } from 'eventsource';
-import { type SignetCredentials, signRequest, verifyRefusal, verifyResponse } from './envelopes.ts';
+import {
+  checkUnsignedError,
+  type SignetCredentials,
+  signRequest,
+  verifyRefusal,
+  verifyResponse,
+} from './envelopes.ts';
 import { SignetResponseError } from './errors.ts';
 import { checkJobSeq, jobOf, withJobSeq } from './job-sequence.ts';
 
@@ -48,6 +54,31 @@ function responseError(cause: SignetResponseError) {
 }
 
 /**
+ * A STALE_REQUEST's correction of the clock is taken only from a round trip this fast (issue 21,
+ * W6): the server read its clock between sending and receipt, so the correction is off by at
+ * most the round trip, and a man in the middle who held the call or its answer makes it long.
+ */
+const CORRECTION_MAX_ROUND_TRIP_MS = 2_000;
+/** And never by more than a day: a clock that far off is its owner's to fix. */
+const CORRECTION_MAX_OFFSET_MS = 24 * 60 * 60 * 1_000;
+
+/**
+ * The verified error of a call: a signed refusal checked like any response, or an unsigned one
+ * whose reason may come unsigned (issue 21, W7); otherwise, the client's own refusal of it.
+ */
+function checkedError(
+  opts: SignetCredentials,
+  request: RequestEnvelope,
+  data: { reason?: unknown; envelope?: unknown } | undefined,
+): ResponseEnvelope | undefined {
+  if (data?.envelope === undefined) {
+    checkUnsignedError(data);
+    return undefined;
+  }
+  return verifyRefusal(opts, request, data);
+}
+
+/**
  * Signs every call (fresh nonce and ts_ms on every attempt) and checks every response before it
  * reaches the caller. Mutations continue to the next link (an httpLink); watch_job subscriptions
  * are served here over SSE, so that each reconnect is a newly signed call.
@@ -56,9 +87,27 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
   opts: SignetLinkOptions,
 ): TRPCLink<TRouter> {
   const localNow = opts.now ?? Date.now;
-  /** Server clock minus ours, learnt once from a STALE_REQUEST refusal. */
+  /** Server clock minus ours, learnt from a signed STALE_REQUEST refusal. */
   let offset = 0;
   const now = () => localNow() + offset;
+
+  /**
+   * Learns the server's clock from a signed STALE_REQUEST refusal to a call sent at `sentAt`
+   * (local clock), if its round trip was fast and the correction is within bounds; whether it did.
+   */
+  const correctClock = (envelope: ResponseEnvelope, sentAt: number): boolean => {
+    if (envelope.error?.code !== 'STALE_REQUEST') return false;
+    const details = envelope.error.details as { server_ts_ms?: unknown } | undefined;
+    const serverNow = details?.server_ts_ms;
+    const receivedAt = localNow();
+    const roundTrip = receivedAt - sentAt;
+    if (typeof serverNow !== 'number' || !Number.isFinite(serverNow)) return false;
+    if (!(roundTrip >= 0 && roundTrip <= CORRECTION_MAX_ROUND_TRIP_MS)) return false;
+    const correction = serverNow - receivedAt;
+    if (Math.abs(correction) > CORRECTION_MAX_OFFSET_MS) return false;
+    offset = correction;
+    return true;
+  };
 
   return () =>
     ({ op, next }) => {
@@ -74,6 +123,7 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
             observer.error(TRPCClientError.from(error as Error));
             return;
           }
+          const sentAt = localNow();
           subscription = next({ ...op, input: request }).subscribe({
             next(result) {
               try {
@@ -87,29 +137,18 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
               }
             },
             error(error) {
-              const data = error.data as { reason?: string; envelope?: unknown } | undefined;
-              if (data?.envelope !== undefined) {
-                // A signed refusal: it must prove itself like any response.
-                let envelope: ResponseEnvelope;
-                try {
-                  envelope = verifyRefusal(opts, request, data);
-                } catch (problem) {
-                  observer.error(responseError(problem as SignetResponseError));
-                  return;
-                }
-                const serverNow = (
-                  envelope.error?.details as { server_ts_ms?: unknown } | undefined
-                )?.server_ts_ms;
-                if (
-                  envelope.error?.code === 'STALE_REQUEST' &&
-                  !correctedClock &&
-                  typeof serverNow === 'number'
-                ) {
-                  correctedClock = true;
-                  offset = serverNow - localNow();
-                  attempt();
-                  return;
-                }
+              let envelope: ResponseEnvelope | undefined;
+              try {
+                envelope = checkedError(opts, request, error.data as object | undefined);
+              } catch (problem) {
+                observer.error(responseError(problem as SignetResponseError));
+                return;
+              }
+              // One retry per call, with the clock corrected (else the refusal goes to the caller).
+              if (envelope && !correctedClock && correctClock(envelope, sentAt)) {
+                correctedClock = true;
+                attempt();
+                return;
               }
               observer.error(error);
             },
@@ -199,33 +238,30 @@ export function signetLink<TRouter extends AnyTRPCRouter>(
             const error = TRPCClientError.from({
               error: shape,
             } as object) as TRPCClientError<TRouter>;
-            const data = (shape as { data?: { reason?: unknown; envelope?: unknown } }).data;
-            if (data?.envelope !== undefined) {
-              try {
-                verifyRefusal(opts, request, data);
-              } catch (problem) {
-                fail(responseError(problem as SignetResponseError));
-                return;
-              }
+            try {
+              checkedError(opts, request, (shape as { data?: object }).data);
+            } catch (problem) {
+              fail(responseError(problem as SignetResponseError));
+              return;
             }
             fail(error);
           });
-          current.addEventListener('return', () => {
-            if (finished) return;
-            stop();
-            observer.complete();
-          });
-          current.onerror = () => {
-            if (finished) return;
-            // The stream dropped: a reconnect must be a newly signed call, never the old URL.
-            current.close();
-            failures++;
-            if (failures > maxReconnects) {
-              fail(TRPCClientError.from(new Error('watch_job: the event stream keeps dropping')));
-              return;
-            }
-            timer = setTimeout(connect, Math.min(2_000, 100 * 2 ** (failures - 1)));
-          };
+          // The stream ends at a signed terminal state (the message handler stops there); an
+          // unsigned `return` before one proves nothing: a dropped stream (issue 21, W8).
+          current.addEventListener('return', () => dropped(current));
+          current.onerror = () => dropped(current);
+        };
+
+        /** The stream dropped: a reconnect must be a newly signed call, never the old URL. */
+        const dropped = (current: EventSource) => {
+          if (finished) return;
+          current.close();
+          failures++;
+          if (failures > maxReconnects) {
+            fail(TRPCClientError.from(new Error('watch_job: the event stream keeps dropping')));
+            return;
+          }
+          timer = setTimeout(connect, Math.min(2_000, 100 * 2 ** (failures - 1)));
         };
 
         connect();

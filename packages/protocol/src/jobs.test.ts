@@ -5,6 +5,7 @@ import {
   isTerminal,
   JOB_STATUSES,
   type JobState,
+  jobReplyProblem,
   jobStateFromReply,
   jobStateToReply,
 } from './jobs.ts';
@@ -128,35 +129,70 @@ describe('jobStateToReply / jobStateFromReply (DESIGN 1.7)', () => {
     expect(jobStateFromReply(JOB_ID, reply)).toStrictEqual({ job_id: JOB_ID, status: 'running' });
   });
 
-  it('reads a failed job defensively', () => {
-    expect(jobStateFromReply(JOB_ID, { status: 'error', result: null, error: null })).toStrictEqual(
-      {
+  it('never coerces: a reply that is not a job state throws (issue 21, V1)', () => {
+    const refused: Array<[Reply, RegExp]> = [
+      // A signed refusal of the call (what a replay earns) is not a failed job.
+      [
+        {
+          status: 'error',
+          ok: false,
+          result: null,
+          error: { code: 'REPLAYED_NONCE', message: 'x' },
+        },
+        /REPLAYED_NONCE refusal/,
+      ],
+      [
+        { status: 'error', ok: false, result: null, error: { code: 'INTERNAL', message: 'x' } },
+        /INTERNAL/,
+      ],
+      [{ status: 'error', ok: false, result: null, error: null }, /without its error/],
+      [
+        { status: 'error', ok: true, result: null, error: { code: 'TOOL_FAILED', message: 'x' } },
+        /ok is true/,
+      ],
+      [{ status: 'done', ok: true, result: null, error: null }, /without its output/],
+      [{ status: 'done', ok: false, result: {}, error: null }, /ok is false/],
+      [{ status: 'running', ok: true, result: null, error: null }, /without its result/],
+      [
+        { status: 'running', ok: true, result: { progress: { current: '1' } }, error: null },
+        /malformed progress/,
+      ],
+      [
+        {
+          status: 'cancelled',
+          ok: true,
+          result: null,
+          error: { code: 'TOOL_FAILED', message: 'x' },
+        },
+        /with an error/,
+      ],
+      [{ status: 'cancelled', ok: true, result: {}, error: null }, /with a result/],
+    ];
+    for (const [reply, problem] of refused) {
+      expect(jobReplyProblem(reply)).toMatch(problem);
+      expect(() => jobStateFromReply(JOB_ID, reply)).toThrow(problem);
+    }
+    for (const code of ['TOOL_FAILED', 'INTERRUPTED'] as const) {
+      const reply: Reply = {
+        status: 'error',
+        ok: false,
+        result: null,
+        error: { code, message: 'm' },
+      };
+      expect(jobReplyProblem(reply)).toBeUndefined();
+      expect(jobStateFromReply(JOB_ID, reply)).toStrictEqual({
         job_id: JOB_ID,
         status: 'error',
-        error: { code: 'TOOL_FAILED', message: 'job failed' },
-      },
-    );
-    expect(
-      jobStateFromReply(JOB_ID, {
-        status: 'error',
-        result: null,
-        error: { code: 'INTERNAL', message: 'x' },
-      }),
-    ).toStrictEqual({
-      job_id: JOB_ID,
-      status: 'error',
-      error: { code: 'TOOL_FAILED', message: 'x' },
-    });
-    expect(jobStateFromReply(JOB_ID, { status: 'done', result: null, error: null })).toStrictEqual({
-      job_id: JOB_ID,
-      status: 'done',
-      output: {},
-    });
+        error: { code, message: 'm' },
+      });
+    }
   });
 
   it('refuses statuses that are not job statuses', () => {
     for (const status of ['ok', 'accepted'] as const) {
-      expect(() => jobStateFromReply(JOB_ID, { status, result: {}, error: null })).toThrow(status);
+      expect(() =>
+        jobStateFromReply(JOB_ID, { status, ok: true, result: {}, error: null }),
+      ).toThrow(status);
     }
   });
 });
