@@ -3,7 +3,7 @@
 // of a signed envelope (strings, keys, items, non-finite numbers, lone surrogates, media type).
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { MAX_ITEMS, MAX_KEYS, MAX_STRING_LENGTH } from '@signet/protocol';
+import { MAX_ITEMS, MAX_KEYS, MAX_STRING_LENGTH, MAX_VALUES } from '@signet/protocol';
 import type { SignetErrorShape } from '@signet/server';
 import { eventually, type ServerProcess, startProcess } from '@signet/server/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,10 +239,13 @@ describe('input limits: 400 with a reason, never a 5xx', () => {
     await expectParseError(withArgs(`{${keys(MAX_KEYS + 1)}}`), /keys in an object/);
   });
 
-  it(`an array longer than ${MAX_ITEMS} items`, async () => {
+  it(`an array longer than ${MAX_ITEMS} items, or a body of more than ${MAX_VALUES} values`, async () => {
+    // A body holds at most MAX_VALUES values, fewer than MAX_ITEMS: the item limit is for what
+    // a body cannot carry (a response), and a body is refused by its count of values first.
+    expect(MAX_VALUES).toBeLessThan(MAX_ITEMS);
     const items = (n: number) => `[${Array(n).fill('1').join(',')}]`;
-    await expectWithinLimits({ numbers: JSON.parse(items(MAX_ITEMS)) });
-    await expectParseError(withArgs(`{"numbers":${items(MAX_ITEMS + 1)}}`), /items in an array/);
+    await expectWithinLimits({ numbers: JSON.parse(items(MAX_VALUES - 20)) });
+    await expectParseError(withArgs(`{"numbers":${items(MAX_ITEMS + 1)}}`), /JSON values/);
   });
 
   it('non-finite numbers (1e400, -1e400 in the JSON text)', async () => {

@@ -1,9 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   assertCanonicalizable,
   canonicalize,
   MAX_DEPTH,
+  MAX_VALUES,
+  moreValuesThan,
   NotCanonicalizableError,
 } from './canonical.ts';
 import { sharedFile } from './shared-files.ts';
@@ -172,5 +175,52 @@ describe('assertCanonicalizable', () => {
       expect(reasonOf(() => assertCanonicalizable({ nested: [value] }))).toBe('NOT_JSON');
     }
     expect(reasonOf(() => assertCanonicalizable({ a: undefined }))).toBe('NOT_JSON');
+  });
+});
+
+describe('moreValuesThan (MAX_VALUES, counted in the text)', () => {
+  /** The values of a parsed value: itself, each item and each member value, at any depth. */
+  function valuesOf(value: unknown): number {
+    if (typeof value !== 'object' || value === null) return 1;
+    return 1 + Object.values(value).reduce<number>((sum, item) => sum + valuesOf(item), 0);
+  }
+
+  it('counts what a parse makes, in any JSON text, whatever its strings or whitespace hold', () => {
+    const punctuation = fc.string({
+      unit: fc.constantFrom('"', '\\', ',', '[', ']', '{', '}', ':', 'a', ' '),
+    });
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constantFrom(null, true, false, 0, -1.5e-7),
+        punctuation,
+        fc.array(tie('value'), { maxLength: 5 }),
+        fc.dictionary(punctuation, tie('value'), { maxKeys: 5 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(json, fc.constantFrom(undefined, 1, '\t', ' \n '), (value, space) => {
+        const text = JSON.stringify(value, null, space);
+        const count = valuesOf(JSON.parse(text));
+        expect(moreValuesThan(text, count)).toBe(false);
+        expect(moreValuesThan(text, count - 1)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it(`refuses 100 000 empty objects (past MAX_VALUES, ${MAX_VALUES}) and takes MAX_VALUES`, () => {
+    const objects = (n: number) => `[${Array(n).fill('{}').join(',')}]`;
+    expect(moreValuesThan(objects(100_000))).toBe(true);
+    expect(moreValuesThan(objects(MAX_VALUES - 1))).toBe(false);
+    expect(moreValuesThan(objects(MAX_VALUES))).toBe(true);
+    expect(moreValuesThan(`[${'[],'.repeat(MAX_VALUES - 2)}[]]`)).toBe(false);
+  });
+
+  it('ends on any text, in one pass (an unclosed string, stray backslashes)', () => {
+    for (const text of ['"', '["a', '["\\"', '\\"', '', ',,,', '[[[[', '"\\\\"']) {
+      expect(typeof moreValuesThan(text, 1)).toBe('boolean');
+    }
+    expect(moreValuesThan(',,,', 3)).toBe(true);
   });
 });

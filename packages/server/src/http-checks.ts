@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { duplicateMemberName } from '@signet/protocol';
+import { duplicateMemberName, MAX_VALUES, moreValuesThan } from '@signet/protocol';
 import type { AnyTRPCProcedure, TRPCError } from '@trpc/server';
 import type { Logger } from 'pino';
 import { SignetError } from './errors.ts';
@@ -225,9 +225,14 @@ export function routeCall(
 
 /**
  * Check 1's parse: `text` as JSON, refused (400 PARSE_ERROR, unsigned) unless it is I-JSON, so
- * that no parser can see another call in it than the one that is verified (DESIGN 1.1).
+ * that no parser can see another call in it than the one that is verified (DESIGN 1.1), and
+ * first unless it holds at most MAX_VALUES values, counted in the text: what a body costs before
+ * its signature is checked grows with its values (as a body nested too deep, a 400).
  */
 export function parseJson(text: string, what: 'body' | 'input'): unknown {
+  if (moreValuesThan(text)) {
+    throw new SignetError('PARSE_ERROR', `the ${what} holds more than ${MAX_VALUES} JSON values`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
