@@ -13,6 +13,7 @@ import { redactUrl, startSignetWorker } from '@signet/server/redis';
 import pino from 'pino';
 import { startApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { openKeyFileWarning } from './key-file-mode.ts';
 import { tools } from './tools/contracts.ts';
 import { createHandlers } from './tools/handlers.ts';
 
@@ -61,7 +62,7 @@ function keygen(args: string[]): void {
     clientIds: clients.length > 0 ? clients : ['client-001'],
   });
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  writePrivate(out, file);
   console.log(
     `wrote ${out} for server ${serverId}: clients ${file.clients.map((c) => c.client_id).join(', ')}`,
   );
@@ -70,18 +71,31 @@ function keygen(args: string[]): void {
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   for (const client of file.clients) {
     const path = join(folder, `${client.client_id}.json`);
-    const credentials = credentialsOf(file, client.client_id);
-    writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+    writePrivate(path, credentialsOf(file, client.client_id));
     console.log(`wrote ${path} (SIGNET_CREDENTIALS for ${client.client_id})`);
   }
 }
 
-/** Writes a JSON file readable by its owner only, whole or not at all. */
+/**
+ * Writes a JSON file readable by its owner only, whole or not at all: a new file, 0600, renamed
+ * over the old one, so a file that was there (with `--force`) leaves neither its content nor its
+ * mode. (writeFileSync's `mode` only applies to a file it creates, hence the chmod: a temporary
+ * file left by a crash would keep its own.)
+ */
 function writePrivate(path: string, value: unknown): void {
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   chmodSync(temporary, 0o600);
   renameSync(temporary, path);
+}
+
+/**
+ * Warns of a keyring that other local users can read, once started (a start that fails says
+ * only why, in one line).
+ */
+function warnIfOpen(path: string, logger: pino.Logger): void {
+  const warning = openKeyFileWarning(path);
+  if (warning) logger.warn({ keyring: path }, warning);
 }
 
 /**
@@ -154,6 +168,7 @@ async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel }, pino.destination(2));
   const server = await startApp(config, logger);
+  warnIfOpen(config.keyringPath, logger);
   console.log(
     `signet: listening on ${server.url} ` +
       `(store ${config.store.kind}, role ${config.role}, http ${config.httpFront})`,
@@ -182,6 +197,8 @@ async function worker(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
     ...workerAudit(config, logger),
   });
+  // (The worker reads the keyring for its audit log's server key, if it has one.)
+  if (config.audit !== 'off') warnIfOpen(config.keyringPath, logger);
   console.log(
     `signet: worker ready (queue ${config.namespace}-jobs on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
   );

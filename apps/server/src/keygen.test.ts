@@ -1,13 +1,14 @@
 // `pnpm keygen` as a user runs it: a keyring, and a credentials file per client that an agent
 // can call with, all readable by their owner only.
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSignetClient, loadCredentials, signetReason } from '@signet/client';
 import { ed25519PublicKeyOf } from '@signet/protocol';
-import { repoRoot } from '@signet/server/testing';
+import { eventually, repoRoot, startProcess, WORKER_READY } from '@signet/server/testing';
 import { describe, expect, it } from 'vitest';
+import { onFront } from './testing/front.ts';
 import {
   cleanUpAfterEachTest,
   type Router,
@@ -143,4 +144,86 @@ describe('pnpm keygen', () => {
       'BAD_RESPONSE_SIGNATURE',
     );
   });
+});
+
+describe.skipIf(process.platform === 'win32')('key files are 0600 whatever was there (W11)', () => {
+  /** A keyring and a credentials file at `dir`, as a user might have left them: mode 0644. */
+  function openFiles(dir: string): string[] {
+    const out = join(dir, 'keyring.json');
+    const credentials = join(dir, 'credentials', 'alice.json');
+    mkdirSync(join(dir, 'credentials'));
+    for (const path of [out, credentials]) {
+      writeFileSync(path, '{}\n', { mode: 0o644 });
+      chmodSync(path, 0o644); // (whatever the umask)
+    }
+    return [out, credentials];
+  }
+
+  it('keygen --force over a 0644 keyring and credentials file leaves both 0600', async () => {
+    const [out, credentials] = openFiles(tempDir());
+    await keygen('--out', out!, '--client', 'alice', '--force');
+    for (const path of [out!, credentials!]) expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(out!, 'utf8')).clients[0].client_id).toBe('alice');
+  });
+
+  it('keygen --ed25519 --force over a 0644 keyring and credentials file leaves both 0600', async () => {
+    const [out, credentials] = openFiles(tempDir());
+    await keygen('--ed25519', '--out', out!, '--client', 'alice', '--force');
+    for (const path of [out!, credentials!]) expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  /** `pnpm serve` on `keyring` (spawned), until it listens: what it printed. */
+  async function serveOutput(keyring: string): Promise<string> {
+    const server = await startProcess(
+      'node',
+      ['--conditions=@signet/source', '--import', 'tsx', 'apps/server/src/cli.ts', 'serve'],
+      onFront({ SIGNET_PORT: '0', SIGNET_STORE: 'memory:', SIGNET_KEYRING: keyring }),
+    );
+    await server.kill('SIGKILL');
+    return server.output();
+  }
+
+  it('pnpm serve warns of a keyring other users can read, naming the file and the fix', async () => {
+    const out = join(tempDir(), 'keyring.json');
+    await keygen('--out', out);
+    expect(await serveOutput(out)).not.toMatch(/readable or writable by other users/);
+    chmodSync(out, 0o644);
+    const output = await serveOutput(out);
+    const warning = output.split('\n').find((line) => line.includes('other users'));
+    expect(warning, output).toBeDefined();
+    const record = JSON.parse(warning!) as { level: number; msg: string; keyring: string };
+    expect(record.level).toBe(40); // pino's warn
+    expect(record.keyring).toBe(out);
+    expect(record.msg).toContain(`chmod 600 ${out}`);
+    expect(record.msg).toContain('mode 0644');
+  });
+
+  it.skipIf(!process.env.SIGNET_TEST_REDIS_URL)(
+    'pnpm worker, which reads the keyring for its audit log, warns the same',
+    async () => {
+      const dir = tempDir();
+      const out = join(dir, 'keyring.json');
+      await keygen('--out', out);
+      chmodSync(out, 0o640);
+      const worker = await startProcess(
+        'node',
+        ['--conditions=@signet/source', '--import', 'tsx', 'apps/server/src/cli.ts', 'worker'],
+        {
+          SIGNET_STORE: process.env.SIGNET_TEST_REDIS_URL,
+          SIGNET_NAMESPACE: `keymode${process.pid}`,
+          SIGNET_KEYRING: out,
+          SIGNET_AUDIT: join(dir, 'audit'),
+        },
+        30_000,
+        WORKER_READY,
+      );
+      try {
+        const warned = () => (worker.output().includes(`chmod 600 ${out}`) ? true : undefined);
+        await eventually(async () => warned(), 5_000, 'the warning');
+        expect(worker.output()).toContain('mode 0640');
+      } finally {
+        await worker.kill('SIGKILL');
+      }
+    },
+  );
 });
