@@ -1,4 +1,4 @@
-import { hash, KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, sign as cryptoSign, hash, KeyObject, timingSafeEqual } from 'node:crypto';
 import { canonicalJson, MAX_DEPTH, NotCanonicalizableError } from './canonical.ts';
 import { ed25519Hex, ed25519Verifies } from './ed25519.ts';
 import {
@@ -148,13 +148,25 @@ export function requestSigningInput(e: UnsignedRequestEnvelope): string {
 
 /** `signingInput` of a response envelope, the same way as `requestSigningInput`. */
 export function responseSigningInput(e: UnsignedResponseEnvelope): string {
+  const [head, tail] = responseSigningPieces(e);
+  return `${head}${e.result === null ? 'null' : canonicalJson(e.result)}${tail}`;
+}
+
+/**
+ * `responseSigningInput` without its `result`: the text before it (ending `"result":`) and the
+ * text after it. RFC 8785 sorts members, and `result` is always between `request_id` and
+ * `server_id`, so the input is `head` + the result's canonical text + `tail`.
+ */
+export function responseSigningPieces(e: UnsignedResponseEnvelope): [head: string, tail: string] {
   const error = e.error === null ? 'null' : canonicalJson(e.error);
-  const result = e.result === null ? 'null' : canonicalJson(e.result);
   const kid = e.kid === undefined ? '' : `"kid":${jcsString(e.kid)},`;
   // ("job" sorts between "error" and "kid"; its id is a string, its seq an integer.)
   const job =
     e.job === undefined ? '' : `"job":{"id":${jcsString(e.job.id)},"seq":${jcsNumber(e.job.seq)}},`;
-  return `{"error":${error},${job}${kid}"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":${result},"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`;
+  return [
+    `{"error":${error},${job}${kid}"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":`,
+    `,"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`,
+  ];
 }
 
 function jcsNumber(value: number): string {
@@ -188,5 +200,75 @@ export function signResponse(envelope: UnsignedResponseEnvelope, key: EnvelopeKe
     envelope,
     signature,
     `${input.slice(0, -1)},"signature":"${signature}"}`,
+  );
+}
+
+/**
+ * A response's `result` in canonical form (RFC 8785), as text and as UTF-8 bytes: made once, it
+ * can be signed into many envelopes (`signResponseSharing`), e.g. one job update sent on many
+ * watch streams, whose envelopes differ only in their own members (request_id, nonce, ts_ms).
+ */
+export class CanonicalResult {
+  readonly bytes: Buffer;
+
+  private constructor(readonly text: string) {
+    this.bytes = Buffer.from(text, 'utf8');
+  }
+
+  /** Throws `NotCanonicalizableError` as `signingInput` would. */
+  static of(result: Record<string, unknown> | null): CanonicalResult {
+    return new CanonicalResult(result === null ? 'null' : canonicalJson(result));
+  }
+}
+
+/**
+ * A response signed around a shared `CanonicalResult`: its JSON text (the canonical text with the
+ * signature added last, as `SignedResponse.json`) is `head`, then `result`, then `tail`.
+ */
+export class SharedSignedResponse {
+  constructor(
+    private readonly unsigned: UnsignedResponseEnvelope,
+    readonly signature: string,
+    readonly head: string,
+    readonly result: CanonicalResult,
+    readonly tail: string,
+  ) {}
+
+  get envelope(): ResponseEnvelope {
+    return { ...this.unsigned, signature: this.signature };
+  }
+
+  /** The whole JSON text, in one string (a server writes the pieces instead). */
+  get json(): string {
+    return `${this.head}${this.result.text}${this.tail}`;
+  }
+}
+
+/**
+ * `signResponse`, for an envelope whose `result` is already canonical in `result` (which must be
+ * `CanonicalResult.of(envelope.result)`): the same signature over the same bytes, but the result
+ * is neither walked nor copied again. HMAC takes the input in pieces; Ed25519 needs it whole, so
+ * it is joined only for the signing.
+ */
+export function signResponseSharing(
+  envelope: UnsignedResponseEnvelope,
+  result: CanonicalResult,
+  key: EnvelopeKey,
+): SharedSignedResponse {
+  const [head, tail] = responseSigningPieces(envelope);
+  const signature =
+    key instanceof KeyObject
+      ? cryptoSign(
+          null,
+          Buffer.concat([Buffer.from(head), result.bytes, Buffer.from(tail)]),
+          key,
+        ).toString('hex')
+      : createHmac('sha256', key).update(head).update(result.bytes).update(tail).digest('hex');
+  return new SharedSignedResponse(
+    envelope,
+    signature,
+    head,
+    result,
+    `${tail.slice(0, -1)},"signature":"${signature}"}`,
   );
 }

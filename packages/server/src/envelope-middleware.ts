@@ -3,6 +3,7 @@ import {
   jobStateToReply,
   type Reply,
   type ResponseEnvelope,
+  type SharedSignedResponse,
   type SignedResponse,
 } from '@signet/protocol';
 import { TRPCError, type TRPCMiddlewareFunction, tracked } from '@trpc/server';
@@ -18,19 +19,51 @@ import {
 import { SignetError } from './errors.ts';
 import type { JobAdmission, JobUpdate, SequencedJobState } from './jobs/types.ts';
 import type { SignetServices } from './services.ts';
+import { SharedResults } from './shared-results.ts';
 import type { SignetCallInfo, SignetContext, SignetMeta, SignetProcedureKind } from './trpc.ts';
+import { sharedResultStandIn, whenWatchResponseEnds } from './watch-responses.ts';
 
 /** The JSON text a signed envelope was signed as: Signet's HTTP front sends it as it is. */
 export const SIGNED_JSON: unique symbol = Symbol('signet.signedJson');
 
+/**
+ * A watch update's envelope as it was signed around its shared result: its JSON text is the
+ * pieces' `head`, `result.bytes` and `tail` (Signet's HTTP front writes them as they are).
+ */
+export const SIGNED_PIECES: unique symbol = Symbol('signet.signedPieces');
+
 /** A signed response envelope, as a Signet procedure returns it (its text rides along). */
-export type SignedEnvelope = ResponseEnvelope & { [SIGNED_JSON]?: string };
+export type SignedEnvelope = ResponseEnvelope & {
+  [SIGNED_JSON]?: string;
+  [SIGNED_PIECES]?: SharedSignedResponse;
+};
 
 function signedEnvelope(response: SignedResponse): SignedEnvelope {
   const envelope: SignedEnvelope = response.envelope;
   // (A symbol key: JSON.stringify, as tRPC's own adapters use, leaves it out.)
   envelope[SIGNED_JSON] = response.json;
   return envelope;
+}
+
+function sharedEnvelope(response: SharedSignedResponse, ctx: object): SignedEnvelope {
+  const envelope: SignedEnvelope = response.envelope;
+  envelope[SIGNED_PIECES] = response;
+  // (On tRPC's front, the result's shared bytes are spliced in as the envelope is written.)
+  const standIn = sharedResultStandIn(ctx, response.result);
+  if (standIn) envelope.result = standIn as Record<string, unknown>;
+  return envelope;
+}
+
+/** The results shared by the watch streams of each server (its services). */
+const sharedResults = new WeakMap<SignetServices, SharedResults>();
+
+function sharedResultsOf(services: SignetServices): SharedResults {
+  let shared = sharedResults.get(services);
+  if (!shared) {
+    shared = new SharedResults();
+    sharedResults.set(services, shared);
+  }
+  return shared;
 }
 
 /** What the envelope middleware adds to the context of the rest of the chain. */
@@ -106,7 +139,7 @@ export const envelopeSignature: TRPCMiddlewareFunction<
     };
     const result = await next(rest);
     if (!result.ok) throw result.error;
-    const reply = signReply(procedure.kind, call, result.data, stream);
+    const reply = signReply(procedure.kind, call, result.data, { release: stream, ctx, services });
     services.audit?.call(call, {
       status: procedure.kind === 'watch' ? 'stream' : (reply as SignedEnvelope).status,
     });
@@ -122,12 +155,19 @@ export const envelopeSignature: TRPCMiddlewareFunction<
   }
 };
 
-/** What a procedure of each kind returns, as its signed reply (a watch's ends with `release`). */
+/** How a watch's stream ends: its slot's `release`, its call's context, the server's services. */
+interface WatchEnd {
+  release: (() => void) | undefined;
+  ctx: SignetContext;
+  services: SignetServices;
+}
+
+/** What a procedure of each kind returns, as its signed reply. */
 function signReply(
   kind: SignetProcedureKind,
   call: VerifiedCall,
   data: unknown,
-  release: (() => void) | undefined,
+  watch: WatchEnd,
 ): unknown {
   switch (kind) {
     case 'tool':
@@ -143,7 +183,7 @@ function signReply(
     case 'cancel':
       return signedEnvelope(call.respond(sequencedReply(data as SequencedJobState)));
     case 'watch':
-      return signedUpdates(call, data as AsyncIterable<JobUpdate>, release);
+      return signedUpdates(call, data as AsyncIterable<JobUpdate>, watch);
   }
 }
 
@@ -157,22 +197,36 @@ function sequencedReply(state: SequencedJobState): Reply {
 }
 
 /**
- * One signed envelope per change of the job, each tracked with its event id (the cursor). The
- * stream's slot is given back when it ends, however it ends (or by the call's signal, should it
- * never be read).
+ * One signed envelope per change of the job, each tracked with its event id (the cursor). An
+ * update's result is canonicalized once for all the streams of the job (`SharedResults`); each
+ * stream signs its own envelope around it. Before each, the keyring in force must still trust
+ * the call: once a reload removed its client or key, the stream ends, and nothing more is signed
+ * (W5). The stream's slot is given back once its response is over, however it ends (or by the
+ * call's signal, should it never be read).
  */
 async function* signedUpdates(
   call: VerifiedCall,
   updates: AsyncIterable<JobUpdate>,
-  release: (() => void) | undefined,
+  { release, ctx, services }: WatchEnd,
 ) {
+  const shared = sharedResultsOf(services);
   try {
-    for await (const update of updates) {
-      yield tracked(update.id, signedEnvelope(call.respond(sequencedReply(update.state))));
-      if (isTerminal(update.state.status)) return;
+    for await (const { id, state } of updates) {
+      if (!call.trustedBy(services.keyring())) {
+        services.logger.info(
+          { client_id: call.envelope.client_id, kid: call.key.kid },
+          'watch ended: a keyring reload removed its key',
+        );
+        return;
+      }
+      const reply = sequencedReply(state);
+      const now = services.now();
+      const result = shared.of(call.envelope.client_id, state.job_id, state.seq, reply, now);
+      yield tracked(id, sharedEnvelope(call.respondSharing(reply, result), ctx));
+      if (isTerminal(state.status)) return;
     }
   } finally {
-    release?.();
+    if (release) whenWatchResponseEnds(ctx, release);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
   assertCanonicalizable,
+  type CanonicalResult,
   canonicalize,
   ED25519_SIGNATURE_PATTERN,
   ed25519Verifies,
@@ -12,12 +13,15 @@ import {
   type RequestEnvelope,
   requestEnvelopeSchema,
   requestSigningInput,
+  type SharedSignedResponse,
   type SignedResponse,
   signResponse,
+  signResponseSharing,
+  type UnsignedResponseEnvelope,
 } from '@signet/protocol';
 import type { z } from 'zod';
 import { SignetError } from './errors.ts';
-import type { ClientKey, KeyringClient, ServerKey } from './keyring.ts';
+import type { ClientKey, Keyring, KeyringClient, ServerKey } from './keyring.ts';
 import type { SignetServices } from './services.ts';
 
 /** An authenticated call, as the tool behind the envelope checks sees it. */
@@ -30,6 +34,8 @@ export class VerifiedCall {
     private readonly now: () => number,
     /** The server key that answers an Ed25519 client (the keyring's signing key). */
     private readonly serverKey?: ServerKey,
+    /** The keyring the call was authenticated with. */
+    private readonly keyring?: Keyring,
   ) {}
 
   /**
@@ -37,7 +43,48 @@ export class VerifiedCall {
    * Ed25519 client's with the server's signing key, named in `kid` (DESIGN 1.2).
    */
   respond(reply: Reply): SignedResponse {
-    const unsigned = {
+    const unsigned = this.unsigned(reply);
+    if (this.key.alg === 'hmac') return signResponse(unsigned, this.key.secret);
+    // (The keyring refuses an Ed25519 client without a server key, so there always is one.)
+    const serverKey = this.serverKey!;
+    return signResponse({ ...unsigned, kid: serverKey.kid }, serverKey.privateKey);
+  }
+
+  /**
+   * `respond`, for a reply whose result is already canonical in `result` (shared by the watch
+   * streams of one job update): the same signed bytes, the result neither walked nor copied.
+   */
+  respondSharing(reply: Reply, result: CanonicalResult): SharedSignedResponse {
+    const unsigned = this.unsigned(reply);
+    if (this.key.alg === 'hmac') return signResponseSharing(unsigned, result, this.key.secret);
+    const serverKey = this.serverKey!;
+    return signResponseSharing({ ...unsigned, kid: serverKey.kid }, result, serverKey.privateKey);
+  }
+
+  /**
+   * Whether `keyring` (the one in force now) still trusts this call as when it was authenticated:
+   * the same server, the client with the key that signed it, allowed the tool, and for an
+   * Ed25519 client the same server key to answer with. A reload may have taken any of them away.
+   */
+  trustedBy(keyring: Keyring): boolean {
+    if (keyring === this.keyring) return true;
+    const client = keyring.client(this.client.clientId);
+    if (keyring.serverId !== this.serverId || !client) return false;
+    if (client.tools && !client.tools.has(this.envelope.tool)) return false;
+    const key = this.key;
+    if (key.alg === 'hmac') {
+      return client.hmacKeys.some((k) => k.kid === key.kid && k.secret.equals(key.secret));
+    }
+    const serverKey = keyring.signingKey;
+    return (
+      client.ed25519Keys.some((k) => k.kid === key.kid && k.publicKey.equals(key.publicKey)) &&
+      serverKey?.kid === this.serverKey?.kid &&
+      serverKey?.publicKey === this.serverKey?.publicKey
+    );
+  }
+
+  private unsigned(reply: Reply): UnsignedResponseEnvelope {
+    return {
       v: PROTOCOL_VERSION,
       request_id: this.envelope.request_id,
       ts_ms: this.now(),
@@ -48,11 +95,7 @@ export class VerifiedCall {
       result: reply.result,
       error: reply.error,
       ...(reply.job === undefined ? {} : { job: reply.job }),
-    } as const;
-    if (this.key.alg === 'hmac') return signResponse(unsigned, this.key.secret);
-    // (The keyring refuses an Ed25519 client without a server key, so there always is one.)
-    const serverKey = this.serverKey!;
-    return signResponse({ ...unsigned, kid: serverKey.kid }, serverKey.privateKey);
+    };
   }
 }
 
@@ -176,6 +219,7 @@ export function authenticate(raw: unknown, tool: string, services: SignetService
     keyring.serverId,
     services.now,
     keyring.signingKey,
+    keyring,
   );
 }
 

@@ -6,7 +6,7 @@ import {
   getTRPCErrorFromUnknown,
   type TrackedEnvelope,
 } from '@trpc/server';
-import { SIGNED_JSON, type SignedEnvelope } from './envelope-middleware.ts';
+import { SIGNED_JSON, SIGNED_PIECES, type SignedEnvelope } from './envelope-middleware.ts';
 import { SignetError } from './errors.ts';
 import { holdForTurn } from './hold-writes.ts';
 import {
@@ -19,14 +19,21 @@ import {
 } from './http-checks.ts';
 import { DEFAULT_HTTP_LIMITS } from './http-limits.ts';
 import type { SignetServices } from './services.ts';
-import { SSE_HEADERS, sendSseRefusal, sseEvents } from './sse.ts';
+import { SSE_HEADERS, sendSseRefusal, sseEvents, writeSseData } from './sse.ts';
 import type { SignetContext } from './trpc.ts';
+import { guardWatchResponse } from './watch-responses.ts';
 
 const CLIENT_GONE = new Error('the client went away');
 
 /** The JSON text of a procedure's signed envelope. */
 function jsonOf(envelope: SignedEnvelope): string {
-  return envelope[SIGNED_JSON] ?? JSON.stringify(envelope);
+  return envelope[SIGNED_JSON] ?? envelope[SIGNED_PIECES]?.json ?? JSON.stringify(envelope);
+}
+
+/** Writes a watch update's event: its shared pieces as they are, if it has them. */
+function writeUpdate(res: ServerResponse, envelope: SignedEnvelope, id: string): boolean {
+  const pieces = envelope[SIGNED_PIECES];
+  return pieces ? writeSseData(res, pieces, id) : res.write(sseEvents.data(jsonOf(envelope), id));
 }
 
 /**
@@ -94,6 +101,9 @@ export function createSignetRequestHandler(opts: {
     procedure: AnyTRPCProcedure,
   ) {
     const closed = new AbortController();
+    // A context of its own, by which the stream's response is known (watch-responses.ts).
+    const streamCtx: SignetContext = { services };
+    guardWatchResponse(streamCtx, res, ssePingMs);
     let pinger: NodeJS.Timeout | undefined;
     res.once('close', () => {
       clearInterval(pinger);
@@ -116,7 +126,7 @@ export function createSignetRequestHandler(opts: {
       const input = queryInput(req.url ?? '/');
       startedAt = measured ? performance.now() : 0;
       const updates: AsyncIterable<TrackedEnvelope<SignedEnvelope>> = await procedure({
-        ctx,
+        ctx: streamCtx,
         getRawInput: async () => input,
         path,
         type: 'subscription',
@@ -131,7 +141,7 @@ export function createSignetRequestHandler(opts: {
       pinger.unref();
       for await (const [id, envelope] of updates) {
         hold();
-        if (!res.write(sseEvents.data(jsonOf(envelope), id))) {
+        if (!writeUpdate(res, envelope, id)) {
           await once(res, 'drain', { signal: closed.signal });
         }
       }

@@ -26,6 +26,21 @@ export const sseEvents = {
   ping: 'event: ping\ndata: \n\n\n',
 };
 
+/**
+ * Writes a `data` event whose JSON text is in pieces (`sseEvents.data`, byte for byte): the
+ * shared bytes of a job update's result are written as they are, not copied per stream.
+ * Returns what the last write returned (false: wait for 'drain').
+ */
+export function writeSseData(
+  res: ServerResponse,
+  pieces: { head: string; result: { bytes: Buffer }; tail: string },
+  id: string,
+): boolean {
+  res.write(`data: ${pieces.head}`);
+  res.write(pieces.result.bytes);
+  return res.write(`${pieces.tail}\nid: ${id}\n\n\n`);
+}
+
 /** A watch refused before its stream began: `connected`, then its one `serialized-error`. */
 export function sendSseRefusal(res: ServerResponse, error: TRPCError, path: string): void {
   if (!res.headersSent) {

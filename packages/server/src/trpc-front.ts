@@ -1,4 +1,4 @@
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AnyTRPCProcedure, AnyTRPCRouter } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { SignetError } from './errors.ts';
@@ -14,6 +14,7 @@ import { DEFAULT_HTTP_LIMITS } from './http-limits.ts';
 import type { SignetServices } from './services.ts';
 import { sendSseRefusal } from './sse.ts';
 import type { SignetContext } from './trpc.ts';
+import { guardWatchResponse, spliceSharedResults } from './watch-responses.ts';
 
 /**
  * The same router served by tRPC's own standalone adapter (`SIGNET_HTTP=trpc`): the proof that
@@ -42,12 +43,24 @@ export function createTrpcRequestHandler(
   const { services } = signet;
   const { metrics } = services;
   const front = { metrics, serve: opts.serveMetrics ?? false };
-  const router = withSsePing(signet.router, opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs);
+  const ssePingMs = opts.ssePingMs ?? DEFAULT_HTTP_LIMITS.ssePingMs;
+  const router = withSsePing(signet.router, ssePingMs);
   const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
+  /** The responses of the watch calls being handed to tRPC. */
+  const watches = new WeakSet<ServerResponse>();
   const trpc = createHTTPHandler({
     router,
     basePath: '/trpc/',
-    createContext: signet.createContext,
+    createContext: ({ res }) => {
+      const ctx = signet.createContext();
+      if (!watches.has(res)) return ctx;
+      // A watch gets a context of its own, by which its response is known (watch-responses.ts),
+      // and its response is closed should it stay undrained, as on Signet's own front.
+      const watchCtx = { ...ctx };
+      guardWatchResponse(watchCtx, res, ssePingMs);
+      spliceSharedResults(watchCtx, res);
+      return watchCtx;
+    },
     allowBatching: false,
     // (The body comes read already; this is the same limit, should the adapter ever read it.)
     maxBodySize: services.maxBodyBytes,
@@ -78,6 +91,7 @@ export function createTrpcRequestHandler(
         sendSseRefusal(res, error as SignetError, routed.path);
         return;
       }
+      watches.add(res);
       trpc(req, res);
       return;
     }
