@@ -220,9 +220,18 @@ async function* signedUpdates(
         return;
       }
       const reply = sequencedReply(state);
-      const now = services.now();
-      const result = shared.of(call.envelope.client_id, state.job_id, state.seq, reply, now);
-      yield tracked(id, sharedEnvelope(call.respondSharing(reply, result), ctx));
+      // (Only a done job's result, its output, can be large: the others are signed as usual.)
+      const signed =
+        state.status === 'done'
+          ? sharedEnvelope(
+              call.respondSharing(
+                reply,
+                shared.of(call.envelope.client_id, state.job_id, state.seq, reply, services.now()),
+              ),
+              ctx,
+            )
+          : signedEnvelope(call.respond(reply));
+      yield tracked(id, signed);
       if (isTerminal(state.status)) return;
     }
   } finally {
