@@ -159,3 +159,20 @@ export function canonicalize(value: unknown): string {
 export function canonicalJson(value: unknown, maxDepth = MAX_DEPTH): string {
   return assertCanonicalizable(value, maxDepth) ? JSON.stringify(value) : canonicalize(value);
 }
+
+/** Printable ASCII but `"` and `\`: written as it is, between quotes. */
+const PLAIN = /^[ !#-[\]-~]*$/;
+
+/** A string as RFC 8785 writes it: JSON.stringify's form, once it is well formed. */
+export function jcsString(value: string): string {
+  if (PLAIN.test(value)) return `"${value}"`;
+  if (!value.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
+  return JSON.stringify(value);
+}
+
+/** A finite number as RFC 8785 writes it. */
+export function jcsNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new NotCanonicalizableError('NON_FINITE_NUMBER');
+  // A finite number's JSON form is its String form (RFC 8785 uses the same algorithm).
+  return String(value);
+}

@@ -1,5 +1,5 @@
 import { createHmac, sign as cryptoSign, hash, KeyObject, timingSafeEqual } from 'node:crypto';
-import { canonicalJson, MAX_DEPTH, NotCanonicalizableError } from './canonical.ts';
+import { canonicalJson, jcsNumber, jcsString, MAX_DEPTH } from './canonical.ts';
 import { ed25519Hex, ed25519Verifies } from './ed25519.ts';
 import {
   HMAC_SIGNATURE_PATTERN,
@@ -125,16 +125,6 @@ export function verify(envelope: { signature: string }, key: EnvelopeKey): boole
   return signaturesEqual(hmacHex(key, signingInput(envelope)), envelope.signature);
 }
 
-/** Printable ASCII but `"` and `\`: written as it is, between quotes. */
-const PLAIN = /^[ !#-[\]-~]*$/;
-
-/** A string as RFC 8785 writes it: JSON.stringify's form, once it is well formed. */
-function jcsString(value: string): string {
-  if (PLAIN.test(value)) return `"${value}"`;
-  if (!value.isWellFormed()) throw new NotCanonicalizableError('LONE_SURROGATE');
-  return JSON.stringify(value);
-}
-
 /**
  * `signingInput` of a request envelope that `requestEnvelopeSchema` accepted, without walking
  * its fixed fields generically: the schema fixes which members exist, so their order is known
@@ -167,12 +157,6 @@ export function responseSigningPieces(e: UnsignedResponseEnvelope): [head: strin
     `{"error":${error},${job}${kid}"nonce":${jcsString(e.nonce)},"ok":${e.ok ? 'true' : 'false'},"request_id":${jcsString(e.request_id)},"result":`,
     `,"server_id":${jcsString(e.server_id)},"status":${jcsString(e.status)},"ts_ms":${jcsNumber(e.ts_ms)},"v":${jcsString(e.v)}}`,
   ];
-}
-
-function jcsNumber(value: number): string {
-  if (!Number.isFinite(value)) throw new NotCanonicalizableError('NON_FINITE_NUMBER');
-  // A finite number's JSON form is its String form (RFC 8785 uses the same algorithm).
-  return String(value);
 }
 
 /** A signed response envelope and its JSON text. */

@@ -1,6 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import { hash } from 'node:crypto';
-import { canonicalize, canonicalJson, ed25519Hex, ed25519Verifies } from '@signet/protocol';
+import {
+  canonicalize,
+  canonicalJson,
+  ed25519Hex,
+  ed25519Verifies,
+  jcsNumber,
+  jcsString,
+} from '@signet/protocol';
 
 // The audit log's entries (issue 20): one JCS line each, chained by the SHA-256 of the previous
 // line's exact bytes, so that any change, removal, insertion or reordering breaks a link. A
@@ -78,24 +85,31 @@ export function genesisOf(chainId: string): string {
   return sha256Hex(`signet-audit:${chainId}`);
 }
 
-/** An entry's line, without its newline: its JCS text, so a verifier can tell it was not re-written. */
+/**
+ * An entry's line, without its newline: its JCS text, so a verifier can tell it was not
+ * re-written. Call and job entries, one per call and per job change, are written member by member
+ * in JCS order (as the protocol writes its signing inputs); `chain.test.ts` holds them to the
+ * canonicalizer's output. Anything else an entry holds makes a line no entry of the kind has.
+ */
 export function lineOf(entry: AuditEntry): string {
-  // (Members in JCS order take canonicalJson's fast path: the engine's own JSON.stringify.)
-  return canonicalJson(inKeyOrder(entry));
+  return entry.type === 'checkpoint' ? canonicalJson(entry) : payloadLine(entry, entry);
 }
 
-/** `value` with its own members, and those of its object members, in JCS (UTF-16) key order. */
-function inKeyOrder(value: object): object {
-  const keys = Object.keys(value).sort();
-  const ordered: Record<string, unknown> = {};
-  for (const key of keys) {
-    const member = (value as Record<string, unknown>)[key];
-    ordered[key] =
-      typeof member === 'object' && member !== null && !Array.isArray(member)
-        ? inKeyOrder(member)
-        : member;
-  }
-  return ordered;
+/** The line of the entry `payload` makes at `head`, without making the entry itself. */
+export function payloadLine(payload: AppendPayload, head: EntryHead): string {
+  return payload.type === 'call' ? callLine(payload, head) : jobLine(payload, head);
+}
+
+function callLine(e: CallPayload, h: EntryHead): string {
+  const envelope = e.envelope === undefined ? '' : `"envelope":${jcsString(e.envelope)},`;
+  const kid = e.kid === undefined ? '' : `"kid":${jcsString(e.kid)},`;
+  const { reason, status } = e.outcome;
+  const outcome = `{${reason === undefined ? '' : `"reason":${jcsString(reason)},`}"status":${jcsString(status)}}`;
+  return `{"args_sha256":${jcsString(e.args_sha256)},"at":${jcsNumber(h.at)},"client_id":${jcsString(e.client_id)},${envelope}${kid}"nonce":${jcsString(e.nonce)},"outcome":${outcome},"prev":${jcsString(h.prev)},"request_id":${jcsString(e.request_id)},"seq":${jcsNumber(h.seq)},"tool":${jcsString(e.tool)},"type":"call"}`;
+}
+
+function jobLine(e: JobPayload, h: EntryHead): string {
+  return `{"at":${jcsNumber(h.at)},"client_id":${jcsString(e.client_id)},"job_id":${jcsString(e.job_id)},"job_seq":${jcsNumber(e.job_seq)},"prev":${jcsString(h.prev)},"seq":${jcsNumber(h.seq)},"status":${jcsString(e.status)},"tool":${jcsString(e.tool)},"type":"job"}`;
 }
 
 /** The SHA-256 hex of a call's args, as `args_sha256` holds it. */

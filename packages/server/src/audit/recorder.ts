@@ -49,6 +49,7 @@ export class AuditRecorder {
     const log = AuditLog.open({
       folder: options.folder,
       serverKey,
+      onError: (error) => logger.error({ err: error }, 'could not write the audit log'),
       checkpointEveryMs: options.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS,
       ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
     });

@@ -1,7 +1,7 @@
-import { appendFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { auditTestRoot, keys, linesOf, writeTestLog } from '../testing/audit-log.ts';
+import { auditTestRoot, call, keys, linesOf, writeTestLog } from '../testing/audit-log.ts';
 import { genesisOf, sha256Hex } from './chain.ts';
 import { verifyAuditFolder } from './verify.ts';
 import { AuditLog } from './writer.ts';
@@ -9,6 +9,21 @@ import { AuditLog } from './writer.ts';
 afterAll(() => rmSync(auditTestRoot(), { recursive: true, force: true }));
 
 describe('AuditLog', () => {
+  it("writes a turn's lines together as the turn ends, in order; flush writes at once", async () => {
+    const folder = join(auditTestRoot(), 'turns');
+    const log = AuditLog.open({ folder });
+    for (let i = 0; i < 3; i++) log.append(call(i, false));
+    const file = join(folder, `${log.chainId}.1.jsonl`);
+    expect(readFileSync(file, 'utf8')).toBe('');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(linesOf(folder).map((l) => JSON.parse(l.text).seq)).toEqual([0, 1, 2]);
+    log.append(call(3, false));
+    log.flush();
+    expect(linesOf(folder)).toHaveLength(4);
+    log.close();
+    expect(verifyAuditFolder(folder, keys).chains[0]).toMatchObject({ entries: 4, unanchored: 0 });
+  });
+
   it('writes a chain that verifies, rotating files and checkpointing', () => {
     const { folder, log } = writeTestLog({ count: 40 });
     const names = readdirSync(folder).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));

@@ -4,17 +4,20 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AppendPayload,
-  type AuditEntry,
   genesisOf,
   lineOf,
   makeCheckpoint,
+  payloadLine,
   sha256Hex,
 } from './chain.ts';
 import { auditFileName } from './files.ts';
 
-// Appends a chain's entries to its files. Every append is one fs.writeSync to the open file, so
-// the file order is the chain order whatever the callers' concurrency, and a line is in the
-// kernel's hands before append returns (a crash of the process loses nothing appended).
+// Appends a chain's entries to its files. Each entry's line and its place in the chain are fixed
+// when it is appended, whatever the callers' concurrency; the lines of one event-loop turn go to
+// the file together, in one write, as the turn ends (one write per call cost a signed call ~13%
+// of the server's CPU). So a crash of the process loses at most the entries of the turn it lands
+// in (and may tear that write's last line, which the verifier reports and ignores); `flush`,
+// `checkpoint` and `close` write at once.
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -37,6 +40,8 @@ export interface AuditLogOptions {
   checkpointEveryMs?: number;
   /** The clock (tests). */
   now?: () => number;
+  /** Told of a write that failed at the end of a turn (its lines are lost; the chain then breaks there). */
+  onError?: (error: unknown) => void;
 }
 
 export class AuditLog {
@@ -54,6 +59,9 @@ export class AuditLog {
   /** The seq of the last checkpoint, so an idle log writes no more of them. */
   private lastCheckpoint = -1;
   private closed = false;
+  /** Lines appended since the last write to the file, and whether a write is scheduled. */
+  private pending: string[] = [];
+  private flushScheduled = false;
 
   private constructor(private readonly options: AuditLogOptions) {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -75,9 +83,9 @@ export class AuditLog {
     return this.seq;
   }
 
-  /** Appends one call or job entry; returns it as written. */
-  append(payload: AppendPayload): AuditEntry {
-    return this.write({ ...payload, seq: this.seq, at: this.now(), prev: this.prev });
+  /** Appends one call or job entry. */
+  append(payload: AppendPayload): void {
+    this.write(payloadLine(payload, { seq: this.seq, at: this.now(), prev: this.prev }));
   }
 
   /** Writes a checkpoint, unless nothing was written since the last one. */
@@ -87,7 +95,7 @@ export class AuditLog {
     this.lastCheckpoint = this.seq;
     const { serverKey } = this.options;
     const key = typeof serverKey === 'function' ? serverKey() : serverKey;
-    this.write(makeCheckpoint({ seq: this.seq, at: this.now(), prev: this.prev }, key));
+    this.write(lineOf(makeCheckpoint({ seq: this.seq, at: this.now(), prev: this.prev }, key)));
   }
 
   /** A last checkpoint, then the file is closed; appends after this throw. */
@@ -96,26 +104,54 @@ export class AuditLog {
     this.checkpoint();
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
-    if (this.fd !== undefined) closeSync(this.fd);
+    try {
+      this.flush();
+    } finally {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 
-  private write(entry: AuditEntry): AuditEntry {
+  /** Writes the lines appended since the last write, in one write. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || this.fd === undefined) return;
+    const bytes = Buffer.from(this.pending.join(''), 'utf8');
+    this.pending = [];
+    let done = 0;
+    while (done < bytes.length) done += writeSync(this.fd, bytes, done);
+  }
+
+  /** Appends `text`, the next line without its newline, to the chain. */
+  private write(text: string): void {
     if (this.closed) throw new Error('the audit log is closed');
-    const line = `${lineOf(entry)}\n`;
-    const bytes = Buffer.from(line, 'utf8');
+    const line = `${text}\n`;
+    const size = Buffer.byteLength(line, 'utf8');
     if (this.fd === undefined) {
       this.fd = this.openFile();
-    } else if (this.fileBytes > 0 && this.fileBytes + bytes.length > this.maxBytes) {
+    } else if (this.fileBytes > 0 && this.fileBytes + size > this.maxBytes) {
+      this.flush();
       closeSync(this.fd);
       this.fileNumber++;
       this.fd = this.openFile();
     }
-    let done = 0;
-    while (done < bytes.length) done += writeSync(this.fd, bytes, done);
-    this.fileBytes += bytes.length;
-    this.prev = sha256Hex(line.slice(0, -1));
+    this.pending.push(line);
+    this.fileBytes += size;
+    this.prev = sha256Hex(text);
     this.seq++;
-    return entry;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAtTurnEnd());
+    }
+  }
+
+  private flushAtTurnEnd(): void {
+    try {
+      this.flush();
+    } catch (error) {
+      this.pending = [];
+      this.options.onError?.(error);
+    }
   }
 
   /** The next file: created, never re-opened ('wx'), owner-only. */

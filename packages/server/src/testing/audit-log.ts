@@ -103,6 +103,7 @@ export function writeTestLog(options: {
   } else {
     log.checkpoint();
     for (let i = 0; i < options.tail; i++) entry(options.count + i);
+    log.flush();
   }
   return { folder, log };
 }
