@@ -53,9 +53,20 @@ function workspace() {
   return { dir, keyringPath, audit: join(dir, 'audit'), db: join(dir, 'signet.db') };
 }
 
+/**
+ * `pnpm serve` (or `pnpm worker`) as its script runs it, spawned as `node` itself: a signal's
+ * `kill` then waits for the server's own exit, its log closed (pnpm exits before it).
+ */
 async function serve(env: Record<string, string>, command = 'serve'): Promise<ServerProcess> {
   const ready = command === 'worker' ? WORKER_READY : undefined;
-  const server = await startProcess('pnpm', [command], env, 30_000, ready);
+  const args = [
+    '--conditions=@signet/source',
+    '--import',
+    'tsx',
+    'apps/server/src/cli.ts',
+    command,
+  ];
+  const server = await startProcess(process.execPath, args, env, 30_000, ready);
   running.push(server);
   return server;
 }

@@ -167,16 +167,18 @@ function keygenEd25519(
 async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const server = await startApp(config, logger);
+  const starting = startApp(config, logger);
+  // (From the start: a signal that comes while the server starts closes it once it has started,
+  // so what it did meanwhile, e.g. its audit entries of jobs recovered at open, is not lost.)
+  onShutdown(config.graceMs, logger, (graceMs) => starting.then((s) => s.close({ graceMs })));
+  const server = await starting;
   warnIfOpen(config.keyringPath, logger);
+  process.on('SIGHUP', () => server.reloadKeyring());
   console.log(
     `signet: listening on ${server.url} ` +
       `(store ${config.store.kind}, role ${config.role}, http ${config.httpFront})`,
   );
   if (server.metrics) console.log(`signet: metrics on ${server.metrics.url}`);
-
-  process.on('SIGHUP', () => server.reloadKeyring());
-  onShutdown(config.graceMs, logger, (graceMs) => server.close({ graceMs }));
 }
 
 async function worker(): Promise<void> {
@@ -185,7 +187,7 @@ async function worker(): Promise<void> {
     fail('`worker` takes jobs from a shared Redis: set SIGNET_STORE=redis://host:port');
   }
   const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const running = await startSignetWorker({
+  const starting = startSignetWorker({
     contracts: tools,
     handlers: createHandlers(),
     url: config.store.url,
@@ -197,12 +199,14 @@ async function worker(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
     ...workerAudit(config, logger),
   });
+  // (From the start, as for `serve`.)
+  onShutdown(config.graceMs, logger, (graceMs) => starting.then((w) => w.close({ graceMs })));
+  await starting;
   // (The worker reads the keyring for its audit log's server key, if it has one.)
   if (config.audit !== 'off') warnIfOpen(config.keyringPath, logger);
   console.log(
     `signet: worker ready (queue ${config.namespace}-jobs on ${redactUrl(config.store.url)}, concurrency ${config.concurrency})`,
   );
-  onShutdown(config.graceMs, logger, (graceMs) => running.close({ graceMs }));
 }
 
 /**
