@@ -1,4 +1,4 @@
-import { createHmac, sign as cryptoSign, hash, KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, KeyObject, timingSafeEqual } from 'node:crypto';
 import { canonicalJson, jcsNumber, jcsString, MAX_DEPTH } from './canonical.ts';
 import { ed25519Hex, ed25519Verifies } from './ed25519.ts';
 import {
@@ -242,11 +242,7 @@ export function signResponseSharing(
   const [head, tail] = responseSigningPieces(envelope);
   const signature =
     key instanceof KeyObject
-      ? cryptoSign(
-          null,
-          Buffer.concat([Buffer.from(head), result.bytes, Buffer.from(tail)]),
-          key,
-        ).toString('hex')
+      ? ed25519Hex(key, `${head}${result.text}${tail}`)
       : createHmac('sha256', key).update(head).update(result.bytes).update(tail).digest('hex');
   return new SharedSignedResponse(
     envelope,

@@ -1,9 +1,23 @@
 import type { Logger } from 'pino';
+import type { AuditRecorder } from './audit/recorder.ts';
 import type { JobDefinition, JobEngine } from './jobs/types.ts';
+import type { SignetMetrics } from './metrics.ts';
 import type { JobRecord, NonceStore } from './stores/types.ts';
 
 /** Told each time a job enters a status (created: queued), with the job as it then is. */
 export type JobChangeListener = (record: JobRecord) => void;
+
+/** What hears of job changes: the metrics and the audit log, whichever are on. */
+export function jobChangeListener(
+  metrics: SignetMetrics | undefined,
+  audit: AuditRecorder | undefined,
+): JobChangeListener | undefined {
+  if (!metrics && !audit) return undefined;
+  return (record) => {
+    metrics?.jobChanged(record.tool, record.status);
+    audit?.job(record);
+  };
+}
 
 export interface BackendContext {
   definitions: ReadonlyMap<string, JobDefinition>;

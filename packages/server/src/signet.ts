@@ -1,7 +1,7 @@
 import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
 import { AuditRecorder, type SignetAuditOptions } from './audit/recorder.ts';
-import type { Backend, JobChangeListener, RunningBackend } from './backend.ts';
+import { type Backend, jobChangeListener, type RunningBackend } from './backend.ts';
 import { type Handlers, jobDefinitions } from './handlers.ts';
 import type { Keyring } from './keyring.ts';
 import { type ClientLimits, clientLimits, WatchSlots } from './limits.ts';
@@ -164,17 +164,5 @@ export async function openSignet<C extends ContractSet>(
         .finally(() => audit?.close());
       return closing;
     },
-  };
-}
-
-/** What hears of job changes: the metrics and the audit log, whichever are on. */
-export function jobChangeListener(
-  metrics: SignetMetrics | undefined,
-  audit: AuditRecorder | undefined,
-): JobChangeListener | undefined {
-  if (!metrics && !audit) return undefined;
-  return (record) => {
-    metrics?.jobChanged(record.tool, record.status);
-    audit?.job(record);
   };
 }

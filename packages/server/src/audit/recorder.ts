@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { canonicalJson } from '@signet/protocol';
 import type { Logger } from 'pino';
 import type { VerifiedCall } from '../envelope.ts';
@@ -39,20 +39,22 @@ export class AuditRecorder {
     serverKey: () => AuditSigningKey | undefined,
     logger: Logger,
   ): AuditRecorder {
+    let log: AuditLog | undefined;
     try {
-      mkdirSync(options.folder, { recursive: true, mode: 0o700 });
+      log = AuditLog.open({
+        folder: options.folder,
+        serverKey,
+        onError: (error) => logger.error({ err: error }, 'could not write the audit log'),
+        checkpointEveryMs: options.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS,
+        ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      });
+      // (The log makes the folder; its first file waits for the first entry, so check now.)
       accessSync(options.folder, constants.W_OK);
     } catch (error) {
+      log?.close();
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       throw new Error(`the audit log cannot be written in ${options.folder} (${code})`);
     }
-    const log = AuditLog.open({
-      folder: options.folder,
-      serverKey,
-      onError: (error) => logger.error({ err: error }, 'could not write the audit log'),
-      checkpointEveryMs: options.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS,
-      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-    });
     return new AuditRecorder(log, logger);
   }
 

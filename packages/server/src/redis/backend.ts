@@ -2,7 +2,12 @@ import type { ContractSet } from '@signet/contracts';
 import type { Logger } from 'pino';
 import { AuditRecorder, type SignetAuditOptions } from '../audit/recorder.ts';
 import type { AuditSigningKey } from '../audit/writer.ts';
-import type { Backend, BackendContext, RunningBackend } from '../backend.ts';
+import {
+  type Backend,
+  type BackendContext,
+  jobChangeListener,
+  type RunningBackend,
+} from '../backend.ts';
 import { type Handlers, jobDefinitions } from '../handlers.ts';
 import type { JobDefinition } from '../jobs/types.ts';
 import { defaultLogger } from '../logger.ts';
@@ -111,7 +116,7 @@ export async function startSignetWorker<C extends ContractSet>(opts: {
         retentionMs: opts.retentionMs,
         maxOutputBytes: opts.maxOutputBytes,
         now: Date.now,
-        ...(audit ? { onJobChange: (record) => audit.job(record) } : {}),
+        ...(audit ? { onJobChange: jobChangeListener(undefined, audit) } : {}),
       },
     );
   } catch (error) {
